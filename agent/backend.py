@@ -1,0 +1,136 @@
+"""Everything that depends on the Keras backend, in one place.
+
+Keras 3 runs the same model on TensorFlow, JAX or PyTorch, but a custom training step needs each
+backend's own gradient machinery (``GradientTape``, ``jax.grad``, ``Tensor.backward``) and compiler
+(``tf.function``, ``jax.jit``). The learning rule itself (``agent.learning``) is backend-neutral.
+"""
+import keras
+import numpy as np
+
+
+def name():
+    return keras.backend.backend()
+
+
+def configure_threads(num_threads):
+    """Caps the backend's CPU thread pools (call before the first op runs)."""
+    if num_threads <= 0:
+        return
+    if name() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(num_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    elif name() == "torch":
+        import torch
+
+        torch.set_num_threads(num_threads)
+
+
+def make_q_function(model):
+    """Returns a compiled ``f(states uint8[B,84,84,4]) -> float32[B,A]`` numpy function."""
+    if name() == "tensorflow":
+        import tensorflow as tf
+
+        compiled = tf.function(lambda states: model(states, training=False), reduce_retracing=True)
+        return lambda states: compiled(states).numpy()
+    if name() == "jax":
+        import jax
+
+        compiled = jax.jit(lambda tv, ntv, states: model.stateless_call(tv, ntv, states)[0])
+        return lambda states: np.asarray(compiled(_values(model.trainable_variables),
+                                                  _values(model.non_trainable_variables), states))
+    import torch
+
+    def q_function(states):
+        with torch.no_grad():
+            return keras.ops.convert_to_numpy(model(states, training=False))
+
+    return q_function
+
+
+def make_train_step(online, target, optimizer, compute_loss):
+    """Returns ``step(s_tm1, a_tm1, r_t, discount_t, s_t) -> (loss, mean_q)`` as Python floats.
+
+    ``compute_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target) -> (loss, mean_q)``.
+    The step updates ``online`` with ``optimizer``; ``target`` is only read.
+    """
+    optimizer.build(online.trainable_variables)
+    builders = {"tensorflow": _tensorflow_step, "jax": _jax_step, "torch": _torch_step}
+    return builders[name()](online, target, optimizer, compute_loss)
+
+
+def _values(variables):
+    return [v.value for v in variables]
+
+
+def _tensorflow_step(online, target, optimizer, compute_loss):
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def step(s_tm1, a_tm1, r_t, discount_t, s_t):
+        q_t_online = online(s_t, training=False)
+        q_t_target = target(s_t, training=False)
+        with tf.GradientTape() as tape:
+            q_tm1 = online(s_tm1, training=True)
+            loss, mean_q = compute_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target)
+        gradients = tape.gradient(loss, online.trainable_variables)
+        optimizer.apply(gradients, online.trainable_variables)
+        return loss, mean_q
+
+    def run(*batch):
+        loss, mean_q = step(*batch)
+        return float(loss), float(mean_q)
+
+    return run
+
+
+def _jax_step(online, target, optimizer, compute_loss):
+    import jax
+
+    def loss_of(trainable, non_trainable, target_trainable, target_non_trainable, batch):
+        s_tm1, a_tm1, r_t, discount_t, s_t = batch
+        q_tm1, _ = online.stateless_call(trainable, non_trainable, s_tm1, training=True)
+        q_t_online, _ = online.stateless_call(trainable, non_trainable, s_t)
+        q_t_target, _ = target.stateless_call(target_trainable, target_non_trainable, s_t)
+        q_t_online = jax.lax.stop_gradient(q_t_online)
+        return compute_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target)
+
+    @jax.jit
+    def step(trainable, non_trainable, optimizer_vars, target_trainable, target_non_trainable, batch):
+        (loss, mean_q), gradients = jax.value_and_grad(loss_of, has_aux=True)(
+            trainable, non_trainable, target_trainable, target_non_trainable, batch)
+        trainable, optimizer_vars = optimizer.stateless_apply(optimizer_vars, gradients, trainable)
+        return trainable, optimizer_vars, loss, mean_q
+
+    def run(*batch):
+        trainable, optimizer_vars, loss, mean_q = step(
+            _values(online.trainable_variables), _values(online.non_trainable_variables),
+            _values(optimizer.variables), _values(target.trainable_variables),
+            _values(target.non_trainable_variables), batch)
+        for variable, value in zip(online.trainable_variables, trainable):
+            variable.assign(value)
+        for variable, value in zip(optimizer.variables, optimizer_vars):
+            variable.assign(value)
+        return float(loss), float(mean_q)
+
+    return run
+
+
+def _torch_step(online, target, optimizer, compute_loss):
+    import torch
+
+    def run(s_tm1, a_tm1, r_t, discount_t, s_t):
+        with torch.no_grad():
+            q_t_online = online(s_t, training=False)
+            q_t_target = target(s_t, training=False)
+        q_tm1 = online(s_tm1, training=True)
+        loss, mean_q = compute_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target)
+        online.zero_grad()
+        loss.backward()
+        gradients = [v.value.grad for v in online.trainable_variables]
+        with torch.no_grad():
+            optimizer.apply(gradients, online.trainable_variables)
+        return float(loss.detach()), float(mean_q.detach())
+
+    return run

@@ -1,0 +1,58 @@
+"""Crash-safe file replacement: write to a temp name in the same folder, fsync, rename.
+
+A reader (or a run restarted after ``kill -9``) sees either the old complete file or the new
+complete file, never a half-written one.
+"""
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+TEMP_SUFFIX = ".tmp"
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside ``path``; on a clean exit it is fsynced and renamed onto ``path``.
+
+    On an exception the temporary file is removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(temp_name)
+        _fsync_file(temp_name)
+        os.replace(temp_name, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+
+
+def write_bytes(path, data):
+    """Atomically replaces ``path`` with ``data``."""
+    with atomic_path(path) as temp:
+        temp.write_bytes(data)
+
+
+def write_text(path, text):
+    """Atomically replaces ``path`` with ``text`` (UTF-8)."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def _fsync_file(name):
+    fd = os.open(name, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder):
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

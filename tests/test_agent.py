@@ -1,0 +1,152 @@
+"""The agent: Nature network, Double DQN target, epsilon schedule, train step and weight files."""
+import os
+import subprocess
+import sys
+from collections import namedtuple
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from agent import (DQNAgent, LinearSchedule, WeightsError, build_agent, build_q_network,
+                   double_dqn_loss, load_weights, make_optimizer, save_weights)
+
+Batch = namedtuple("Batch", "s_tm1 a_tm1 r_t discount_t s_t")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def random_batch(rng, size=8, num_actions=4):
+    states = lambda: rng.integers(0, 256, (size, 84, 84, 4), dtype=np.uint8)  # noqa: E731
+    return Batch(states(), rng.integers(0, num_actions, size), rng.uniform(-1, 1, size).astype(np.float32),
+                 np.ones(size, np.float32), states())
+
+
+def test_network_is_the_nature_cnn_with_uint8_input():
+    model = build_q_network(6)
+    assert model.input.dtype == "uint8" and model.output_shape == (None, 6)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [(c.filters, c.kernel_size, c.strides) for c in convs] == [
+        (32, (8, 8), (4, 4)), (64, (4, 4), (2, 2)), (64, (3, 3), (1, 1))]
+    conv_params = (8 * 8 * 4 * 32 + 32) + (4 * 4 * 32 * 64 + 64) + (3 * 3 * 64 * 64 + 64)
+    dense_params = (7 * 7 * 64 * 512 + 512) + (512 * 6 + 6)
+    assert model.count_params() == conv_params + dense_params == 1_687_206
+
+
+def test_double_dqn_target_uses_online_argmax_and_target_value():
+    q_tm1 = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    q_t_online = np.array([[0.0, 9.0], [9.0, 0.0]], np.float32)   # picks a_t = 1, then 0
+    q_t_target = np.array([[5.0, 7.0], [11.0, 13.0]], np.float32)  # values them 7 and 11
+    a_tm1 = np.array([0, 1], np.int32)
+    r_t = np.array([1.0, -1.0], np.float32)
+    discount_t = np.array([1.0, 0.0], np.float32)                  # the second game ended
+    loss, mean_q = double_dqn_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target, 0.5,
+                                   keras.losses.mean_squared_error)
+    # targets: 1 + 0.5*7 = 4.5 and -1 (no bootstrap); chosen values 1 and 4.
+    assert float(loss) == pytest.approx(((4.5 - 1.0) ** 2 + (-1.0 - 4.0) ** 2) / 2)
+    assert float(mean_q) == pytest.approx(2.5)
+
+
+def test_linear_schedule_is_a_function_of_the_absolute_step():
+    schedule = LinearSchedule(1.0, 0.1, 100)
+    assert [schedule(t) for t in (-5, 0, 50, 100, 10_000)] == pytest.approx([1.0, 1.0, 0.55, 0.1, 0.1])
+    assert LinearSchedule(0.1, 0.0, 0)(0) == 0.0
+
+
+def test_train_steps_fit_a_fixed_batch_and_leave_the_target_network_alone():
+    keras.utils.set_random_seed(0)
+    agent = build_agent(4, learning_rate=1e-3, seed=0)
+    batch = random_batch(np.random.default_rng(0))
+    target_before = [w.copy() for w in agent.target.get_weights()]
+    losses = [agent.train_step(batch)[0] for _ in range(30)]
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(np.array_equal(a, b) for a, b in zip(target_before, agent.target.get_weights()))
+    agent.sync_target()
+    assert all(np.array_equal(a, b) for a, b in zip(agent.online.get_weights(), agent.target.get_weights()))
+
+
+def test_act_is_greedy_at_epsilon_zero_and_uniform_at_one():
+    agent = build_agent(4, seed=1)
+    state = np.random.default_rng(1).integers(0, 256, (84, 84, 4), dtype=np.uint8)
+    greedy = int(np.argmax(agent.q_values(state[None])[0]))
+    assert {agent.act(state, 0.0) for _ in range(20)} == {greedy}
+    counts = np.bincount([agent.act(state, 1.0) for _ in range(2000)], minlength=4)
+    assert counts.min() > 400
+
+
+def test_gradient_norm_clipping_and_optimizers_are_selectable():
+    assert make_optimizer("adam", 1e-4, clip_norm=10.0).global_clipnorm == 10.0
+    rmsprop = make_optimizer("rmsprop", 0.00025)
+    assert isinstance(rmsprop, keras.optimizers.RMSprop) and float(rmsprop.learning_rate) == pytest.approx(0.00025)
+    for loss in ("huber", "logcosh", "mse"):
+        agent = DQNAgent(build_q_network(4), build_q_network(4), make_optimizer("adam", 1e-4), 0.99, loss=loss)
+        assert np.isfinite(agent.train_step(random_batch(np.random.default_rng(2)))[0])
+
+
+def test_weights_round_trip_and_refuse_another_game(tmp_path):
+    path = tmp_path / "Pong-v0_weights.h5"
+    model = build_q_network(6)
+    save_weights(path, model, game="pong")
+    fresh = build_q_network(6)
+    load_weights(path, fresh, game="pong")
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), fresh.get_weights()))
+    with pytest.raises(WeightsError, match="6 actions, but this game has 4"):
+        load_weights(path, build_q_network(4), game="breakout")
+    with pytest.raises(WeightsError, match="for pong, not for space_invaders"):
+        load_weights(path, build_q_network(6), game="space_invaders")
+
+
+@pytest.mark.parametrize("content", [b"", b"not an hdf5 file at all", None])
+def test_missing_or_corrupt_weights_raise_one_clear_error(tmp_path, content):
+    path = tmp_path / "broken_weights.h5"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(WeightsError, match=str(path)):
+        load_weights(path, build_q_network(6))
+
+
+def test_a_failed_save_leaves_the_previous_weights_file_intact(tmp_path):
+    path = tmp_path / "w.h5"
+    save_weights(path, build_q_network(6), game="pong")
+    good = path.read_bytes()
+
+    class Exploding:
+        output_shape = (None, 6)
+
+        def get_weights(self):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        save_weights(path, Exploding(), game="pong")
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["w.h5"]
+
+
+TRAIN_A_FEW_STEPS = """
+import numpy as np, keras
+from collections import namedtuple
+from agent import build_agent
+assert keras.backend.backend() == "{backend}"
+rng = np.random.default_rng(0)
+B = namedtuple("B", "s_tm1 a_tm1 r_t discount_t s_t")
+s = lambda: rng.integers(0, 256, (8, 84, 84, 4), dtype=np.uint8)
+batch = B(s(), rng.integers(0, 4, 8), rng.uniform(-1, 1, 8).astype(np.float32), np.ones(8, np.float32), s())
+agent = build_agent(4, learning_rate=1e-3, seed=0)
+losses = [agent.train_step(batch)[0] for _ in range(15)]
+assert losses[-1] < losses[0], losses
+assert agent.act(batch.s_tm1[0], 0.0) in range(4)
+print("ok", losses[0], losses[-1])
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_train_steps_run_on_each_installed_backend(backend):
+    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
+    probe = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True)
+    if backend != "tensorflow" and probe.returncode != 0:
+        pytest.skip(f"{backend} is not installed (optional backend)")
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(REPO_ROOT))
+    result = subprocess.run([sys.executable, "-c", TRAIN_A_FEW_STEPS.format(backend=backend)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("ok")
