@@ -1,0 +1,305 @@
+"""Turns training run logs into PNG graphs that show a run at a glance and compare runs.
+
+    python3 reward_visualizer.py -f Pong-v0_log.txt -a 50
+    python3 reward_visualizer.py -f runs/a/Pong-v0_log.txt runs/b/Pong-v0_log.txt -a 100 -o plots
+
+Draws score per episode, score against agent steps (with the evaluations from ``<game>_eval.txt``
+beside the log, if any), score against the share of greedy actions (1 - epsilon, so it reads left to
+right), and loss / mean Q when the log has them. Each graph shows faint per-episode points under a bold
+trailing mean over the last N episodes. Reads the logs only through :mod:`runlog` and never imports
+Keras or TensorFlow, so the graphs appear in about a second.
+"""
+import argparse
+import os
+import re
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import matplotlib.ticker
+import numpy as np
+from matplotlib.lines import Line2D
+
+import errors
+import runlog
+
+PROG = "reward_visualizer.py"
+FIGURE_INCHES = (10, 5)
+DPI = 100
+LOG_SUFFIX = "_log.txt"
+EVAL_SUFFIX = "_eval.txt"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run to draw: its legend label, game, episodes and evaluations (maybe none)."""
+
+    label: str
+    game: str
+    episodes: tuple
+    evaluations: tuple
+
+
+def trailing_mean(values, window):
+    """Mean of each value and the ``window - 1`` before it; float64[n] -> float64[n].
+
+    The first ``window - 1`` entries average over what there is, so a window longer than the run
+    still draws. A NaN spoils only the means whose window holds it.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return values
+    sums = np.convolve(values, np.ones(window))[: len(values)]
+    counts = np.minimum(np.arange(1, len(values) + 1), window)
+    return sums / counts
+
+
+def game_name(log_path):
+    """``runs/Pong-v0_log.txt`` -> ``Pong-v0``; a file not named ``*_log.txt`` gives its stem."""
+    name = Path(log_path).name
+    return name[: -len(LOG_SUFFIX)] if name.endswith(LOG_SUFFIX) and name != LOG_SUFFIX else Path(name).stem
+
+
+def eval_log_path(log_path):
+    """The evaluation log the trainer writes beside a run log: ``Pong-v0_log.txt`` -> ``Pong-v0_eval.txt``."""
+    log_path = Path(log_path)
+    return log_path.with_name(game_name(log_path) + EVAL_SUFFIX)
+
+
+def run_labels(log_paths):
+    """Legend labels that tell the runs apart: the game, else ``folder/game``, else numbered."""
+    games = [game_name(path) for path in log_paths]
+    for labels in (games, [f"{Path(path).parent.name}/{game}" for path, game in zip(log_paths, games)]):
+        if len(set(labels)) == len(labels):
+            return labels
+    return [f"{game} #{number}" for number, game in enumerate(games, start=1)]
+
+
+def load_runs(log_paths):
+    """Reads each run log and the evaluation log beside it; a bad file raises LogFormatError."""
+    runs = []
+    for path, label in zip(log_paths, run_labels(log_paths)):
+        episodes = tuple(runlog.read_log(path))
+        runs.append(Run(label, game_name(path), episodes, _read_evaluations(eval_log_path(path))))
+    return runs
+
+
+def _read_evaluations(path):
+    if not path.exists():
+        return ()
+    try:
+        return tuple(runlog.read_eval_log(path))
+    except runlog.EmptyLogError:
+        return ()
+
+
+def column(records, name):
+    """One field of every record as float64[n]; None (no train step yet) becomes NaN."""
+    return np.array([np.nan if value is None else value for value in (getattr(r, name) for r in records)],
+                    dtype=np.float64)
+
+
+def plot_score_per_episode(runs, window):
+    figure, axes = _new_figure()
+    for color, run in _colored(runs):
+        _draw_points_and_mean(axes, column(run.episodes, "episode"), column(run.episodes, "score"), window,
+                              color, run.label)
+    _finish(axes, _title(runs, "score per episode", window), "episode", "score (points)")
+    return figure
+
+
+def plot_score_per_step(runs, window):
+    figure, axes = _new_figure()
+    for color, run in _colored(runs):
+        _draw_points_and_mean(axes, column(run.episodes, "step"), column(run.episodes, "score"), window,
+                              color, run.label)
+        if run.evaluations:
+            axes.errorbar(column(run.evaluations, "step"), column(run.evaluations, "mean_score"),
+                          yerr=column(run.evaluations, "std_score"), fmt="D", markersize=6, capsize=4,
+                          color=color, markeredgecolor="black", label=f"{run.label}: evaluation (mean ± std)")
+    axes.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
+    _finish(axes, _title(runs, "score against training time", window), "agent steps (actions chosen)",
+            "score (points)")
+    return figure
+
+
+def plot_score_per_greedy_share(runs, window):
+    figure, axes = _new_figure()
+    for color, run in _colored(runs):
+        _draw_points_and_mean(axes, 1.0 - column(run.episodes, "epsilon"), column(run.episodes, "score"),
+                              window, color, run.label)
+    axes.set_xlim(-0.02, 1.02)
+    _finish(axes, _title(runs, "score as exploration falls", window),
+            "share of greedy actions, 1 − ε  (0 = all random  →  1 = all chosen by the network)",
+            "score (points)")
+    return figure
+
+
+def plot_loss_and_mean_q(runs, window):
+    """Loss and mean Q against agent steps, side by side; None when no run has trained yet."""
+    trained = [(color, run) for color, run in _colored(runs)
+               if np.isfinite(column(run.episodes, "loss")).any()]
+    if not trained:
+        return None
+    figure, (loss_axes, q_axes) = _new_figure(columns=2)
+    for color, run in trained:
+        for axes, name in ((loss_axes, "loss"), (q_axes, "mean_q")):
+            values = column(run.episodes, name)
+            present = np.isfinite(values)
+            _draw_points_and_mean(axes, column(run.episodes, "step")[present], values[present], window, color,
+                                  run.label)
+    losses = np.concatenate([column(run.episodes, "loss") for _, run in trained])
+    if (losses[np.isfinite(losses)] > 0).all():
+        loss_axes.set_yscale("log")
+    for axes in (loss_axes, q_axes):
+        axes.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
+    _finish(loss_axes, "training loss", "agent steps (actions chosen)", "loss (mean per episode)")
+    _finish(q_axes, "mean predicted Q", "agent steps (actions chosen)", "Q (clipped-reward units)")
+    figure.suptitle(_title(runs, "learning signals", window))
+    return figure
+
+
+GRAPHS = (
+    ("score_per_episode", plot_score_per_episode),
+    ("score_per_step", plot_score_per_step),
+    ("score_per_greedy_share", plot_score_per_greedy_share),
+    ("loss_and_mean_q", plot_loss_and_mean_q),
+)
+
+
+def _new_figure(columns=1):
+    import matplotlib.pyplot as pyplot
+
+    return pyplot.subplots(1, columns, figsize=FIGURE_INCHES, dpi=DPI, layout="constrained")
+
+
+def _colored(runs):
+    return [(f"C{index % 10}", run) for index, run in enumerate(runs)]
+
+
+def _draw_points_and_mean(axes, x, y, window, color, label):
+    axes.scatter(x, y, s=9, color=color, alpha=0.3, linewidths=0)
+    axes.plot(x, trailing_mean(y, window), color=color, linewidth=2.2, label=label)
+
+
+def _finish(axes, title, xlabel, ylabel):
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.grid(True, alpha=0.35)
+    raw_points = Line2D([], [], linestyle="", marker="o", markersize=4, color="grey",
+                                         alpha=0.5, label="single episodes")
+    handles, _ = axes.get_legend_handles_labels()
+    axes.legend(handles=handles + [raw_points], loc="best", fontsize="small")
+
+
+def _title(runs, what, window):
+    games = ", ".join(dict.fromkeys(run.game for run in runs))
+    return f"{games}: {what}, mean of the last {window} episodes"
+
+
+def output_prefix(runs):
+    """File-name stem shared by a figure set: the run label, or every label joined by ``+``."""
+    return "+".join(re.sub(r"[^A-Za-z0-9._-]+", "-", run.label).strip("-") for run in runs)
+
+
+def draw_graphs(runs, window):
+    """Every graph that has data, as ``[(graph name, pyplot figure)]``; the caller closes them."""
+    figures = [(name, plot(runs, window)) for name, plot in GRAPHS]
+    return [(name, figure) for name, figure in figures if figure is not None]
+
+
+def _save(figure, path):
+    try:
+        figure.savefig(path)
+    except OSError as error:
+        raise errors.UserError(f"{path}: cannot write: {error.strerror}") from None
+    return path
+
+
+def _ensure_folder(folder):
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise errors.UserError(f"{folder}: cannot use as the output folder: {error.strerror}") from None
+    return folder
+
+
+def display_available():
+    """True where a window can open: macOS, Windows, or an X11 / Wayland session."""
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _window_size(text):
+    try:
+        window = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if window < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 episode, got {window}")
+    return window
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("-f", "--file", nargs="+", required=True, type=Path, metavar="LOG",
+                        help="run log(s) written by dqn_atari.py; several logs are overlaid, one colour each")
+    parser.add_argument("-a", "--average", type=_window_size, default=50, metavar="N",
+                        help="moving-average window: mean of the last N episodes (default: 50)")
+    parser.add_argument("-o", "--output", type=Path, metavar="DIR",
+                        help="folder for the PNGs (default: beside the first log)")
+    parser.add_argument("--show", action="store_true", help="also open the graphs in a window if a display exists")
+    return parser
+
+
+def visualize(log_paths, window, out_dir, show):
+    """Reads the logs, writes ``<prefix>_<graph>_avg<N>.png`` files and returns their paths.
+
+    Raises errors.UserError for a bad log or an unusable output folder.
+    """
+    showing = show and display_available()
+    if show and not showing:
+        print(f"{PROG}: no display found ($DISPLAY and $WAYLAND_DISPLAY are unset); writing the PNGs only",
+              file=sys.stderr)
+    if not showing:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    runs = load_runs(log_paths)
+    out_dir = _ensure_folder(out_dir if out_dir is not None else Path(log_paths[0]).parent)
+    figures = draw_graphs(runs, window)
+    try:
+        written = [_save(figure, out_dir / f"{output_prefix(runs)}_{name}_avg{window}.png")
+                   for name, figure in figures]
+        if showing:
+            pyplot.show()
+    finally:
+        for _, figure in figures:
+            pyplot.close(figure)
+    return written
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    failure, written = None, []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            written = visualize(args.file, args.average, args.output, args.show)
+        except errors.UserError as error:
+            failure = error
+    for warning in caught:
+        print(f"{PROG}: warning: {warning.message}", file=sys.stderr)
+    if failure is not None:
+        print(f"{PROG}: error: {failure}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

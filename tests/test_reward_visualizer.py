@@ -1,0 +1,289 @@
+"""reward_visualizer.py: readable graphs from run logs, and one clear line for every bad input."""
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as pyplot
+import numpy as np
+import pytest
+
+import reward_visualizer
+import runlog
+from reward_visualizer import main, trailing_mean
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PONG_LOG = FIXTURES / "Pong-v0_log.txt"
+TORN_LOG = FIXTURES / "torn" / "Breakout-v0_log.txt"
+HEADER = ",".join(runlog.LOG_COLUMNS)
+GRAPHS = ("score_per_episode", "score_per_step", "score_per_greedy_share", "loss_and_mean_q")
+PNG_SIZE = (1000, 500)
+
+
+def png_size(path):
+    """(width, height) from a PNG's IHDR chunk."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def assert_graphs_written(stdout, folder, prefix, window, graphs=GRAPHS):
+    expected = [folder / f"{prefix}_{graph}_avg{window}.png" for graph in graphs]
+    assert stdout.splitlines() == [str(path) for path in expected]
+    for path in expected:
+        assert png_size(path) == PNG_SIZE
+        assert path.stat().st_size > 10_000
+
+
+def write_trainer_like_log(path, episodes=300, seed=0):
+    """A Pong run as the trainer logs it: no loss before learning starts, epsilon annealed to 0.1."""
+    rng = np.random.default_rng(seed)
+    step = 0
+    with runlog.RunLogWriter(path) as writer:
+        for number in range(1, episodes + 1):
+            length = int(rng.integers(760, 2200))
+            step += length
+            progress = step / (episodes * 1500)
+            score = float(np.clip(round(-21 + 30 * progress ** 2 + rng.normal(0, 2)), -21, 21))
+            learning = step > 50_000
+            writer.append(runlog.EpisodeRecord(
+                step=step, episode=number, score=score, clipped_return=score, length=length,
+                epsilon=max(0.1, 1 - 0.9 * step / 250_000), wall_time=step / 400,
+                loss=float(0.02 * rng.lognormal(0, 0.3)) if learning else None,
+                mean_q=float(-0.3 + progress) if learning else None))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def no_figures_left_open():
+    yield
+    assert pyplot.get_fignums() == []
+
+
+def test_trailing_mean_by_hand():
+    np.testing.assert_allclose(trailing_mean([1, 2, 3, 4, 5], 2), [1, 1.5, 2.5, 3.5, 4.5])
+    np.testing.assert_allclose(trailing_mean([-21, -19, -20, -16], 3), [-21, -20, -20, -55 / 3])
+    np.testing.assert_allclose(trailing_mean([4, 8, 6], 1), [4, 8, 6])
+
+
+def test_trailing_mean_with_a_window_longer_than_the_run_averages_what_there_is():
+    np.testing.assert_allclose(trailing_mean([2, 4, 9], 50), [2, 3, 5])
+    assert trailing_mean([], 5).shape == (0,)
+
+
+def test_trailing_mean_nan_spoils_only_the_windows_that_hold_it():
+    means = trailing_mean([1, np.nan, 3, 5, 7], 2)
+    assert np.isnan(means[1:3]).all()
+    np.testing.assert_allclose(means[[0, 3, 4]], [1, 4, 6])
+
+
+@pytest.mark.parametrize("path, game", [
+    ("Pong-v0_log.txt", "Pong-v0"),
+    ("runs/ALE_Pong-v5_log.txt", "ALE_Pong-v5"),
+    ("old/breakout.csv", "breakout"),
+    ("_log.txt", "_log"),
+])
+def test_game_name_comes_from_the_log_file_name(path, game):
+    assert reward_visualizer.game_name(path) == game
+
+
+def test_the_evaluation_log_is_looked_for_beside_the_run_log():
+    assert reward_visualizer.eval_log_path(Path("runs/Pong-v0_log.txt")) == Path("runs/Pong-v0_eval.txt")
+
+
+def test_run_labels_tell_runs_apart():
+    assert reward_visualizer.run_labels([Path("a/Pong-v0_log.txt"), Path("a/Breakout-v0_log.txt")]) == [
+        "Pong-v0", "Breakout-v0"]
+    assert reward_visualizer.run_labels([Path("a/Pong-v0_log.txt"), Path("b/Pong-v0_log.txt")]) == [
+        "a/Pong-v0", "b/Pong-v0"]
+    assert reward_visualizer.run_labels([PONG_LOG, PONG_LOG]) == ["Pong-v0 #1", "Pong-v0 #2"]
+
+
+def test_cli_draws_the_fixture_log(tmp_path, capsys):
+    assert main(["-f", str(PONG_LOG), "-a", "5", "-o", str(tmp_path / "graphs")]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert_graphs_written(captured.out, tmp_path / "graphs", "Pong-v0", 5)
+
+
+def test_output_goes_beside_the_log_by_default(tmp_path, capsys):
+    log = Path(shutil.copy(PONG_LOG, tmp_path))
+    assert main(["-f", str(log), "-a", "10"]) == 0
+    assert_graphs_written(capsys.readouterr().out, tmp_path, "Pong-v0", 10)
+
+
+def test_cli_draws_a_log_written_by_the_run_log_writer(tmp_path, capsys):
+    log = write_trainer_like_log(tmp_path / "Pong-v0_log.txt")
+    assert main(["-f", str(log), "-a", "50"]) == 0
+    assert_graphs_written(capsys.readouterr().out, tmp_path, "Pong-v0", 50)
+
+
+def test_titles_name_the_game_and_window_and_axes_have_units():
+    runs = reward_visualizer.load_runs([PONG_LOG])
+    figures = reward_visualizer.draw_graphs(runs, 7)
+    try:
+        for _, figure in figures:
+            title = figure.get_suptitle() or figure.axes[0].get_title()
+            assert "Pong-v0" in title and "last 7 episodes" in title
+            for axes in figure.axes:
+                assert axes.get_xlabel() in ("episode", "agent steps (actions chosen)") or "1 − ε" in axes.get_xlabel()
+                assert "(" in axes.get_ylabel()
+                assert axes.get_legend() is not None
+    finally:
+        for _, figure in figures:
+            pyplot.close(figure)
+
+
+def test_greedy_share_axis_reads_left_to_right():
+    runs = reward_visualizer.load_runs([PONG_LOG])
+    figure = reward_visualizer.plot_score_per_greedy_share(runs, 5)
+    try:
+        axes = figure.axes[0]
+        epsilon = reward_visualizer.column(runs[0].episodes, "epsilon")
+        np.testing.assert_allclose(axes.lines[0].get_xdata(), 1 - epsilon)
+        assert not axes.xaxis_inverted()
+        assert "share of greedy actions" in axes.get_xlabel()
+    finally:
+        pyplot.close(figure)
+
+
+def test_a_window_longer_than_the_run_still_draws_the_mean_of_everything(tmp_path, capsys):
+    runs = reward_visualizer.load_runs([PONG_LOG])
+    figure = reward_visualizer.plot_score_per_episode(runs, 1000)
+    try:
+        scores = reward_visualizer.column(runs[0].episodes, "score")
+        assert figure.axes[0].lines[0].get_ydata()[-1] == pytest.approx(scores.mean())
+    finally:
+        pyplot.close(figure)
+    assert main(["-f", str(PONG_LOG), "-a", "1000", "-o", str(tmp_path)]) == 0
+    assert_graphs_written(capsys.readouterr().out, tmp_path, "Pong-v0", 1000)
+
+
+def test_evaluations_beside_the_log_are_drawn_with_error_bars():
+    runs = reward_visualizer.load_runs([PONG_LOG])
+    figure = reward_visualizer.plot_score_per_step(runs, 5)
+    try:
+        (container,) = figure.axes[0].containers
+        line, _, _ = container.lines
+        np.testing.assert_allclose(line.get_xdata(), [10_000, 20_000, 30_000])
+        np.testing.assert_allclose(line.get_ydata(), [-20.6, -17.2, -12.9])
+        assert "Pong-v0: evaluation (mean ± std)" in figure.axes[0].get_legend_handles_labels()[1]
+    finally:
+        pyplot.close(figure)
+
+
+def test_a_header_only_evaluation_log_is_not_an_error(tmp_path, capsys):
+    log = Path(shutil.copy(PONG_LOG, tmp_path))
+    (tmp_path / "Pong-v0_eval.txt").write_text(",".join(runlog.EVAL_COLUMNS) + "\n")
+    assert reward_visualizer.load_runs([log])[0].evaluations == ()
+    assert main(["-f", str(log), "-a", "5"]) == 0
+
+
+def test_several_logs_overlay_with_one_colour_and_legend_entry_each(tmp_path, capsys):
+    (tmp_path / "dqn").mkdir()
+    (tmp_path / "ddqn").mkdir()
+    first = write_trainer_like_log(tmp_path / "dqn" / "Pong-v0_log.txt", episodes=60, seed=1)
+    second = write_trainer_like_log(tmp_path / "ddqn" / "Pong-v0_log.txt", episodes=80, seed=2)
+    runs = reward_visualizer.load_runs([first, second])
+    figure = reward_visualizer.plot_score_per_episode(runs, 10)
+    try:
+        axes = figure.axes[0]
+        assert [line.get_label() for line in axes.lines] == ["dqn/Pong-v0", "ddqn/Pong-v0"]
+        assert axes.lines[0].get_color() != axes.lines[1].get_color()
+        assert [text.get_text() for text in axes.get_legend().get_texts()] == [
+            "dqn/Pong-v0", "ddqn/Pong-v0", "single episodes"]
+    finally:
+        pyplot.close(figure)
+    assert main(["-f", str(first), str(second), "-a", "10", "-o", str(tmp_path / "out")]) == 0
+    assert_graphs_written(capsys.readouterr().out, tmp_path / "out", "dqn-Pong-v0+ddqn-Pong-v0", 10)
+
+
+def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path, capsys):
+    assert main(["-f", str(TORN_LOG), "-a", "3", "-o", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"reward_visualizer.py: warning: {TORN_LOG}: line 10: skipped a torn last line")
+    assert len(captured.err.splitlines()) == 1
+    assert_graphs_written(captured.out, tmp_path, "Breakout-v0", 3, graphs=GRAPHS[:3])
+
+
+BAD_LOGS = {
+    "empty": "",
+    "header_only": HEADER + "\n",
+    "wrong_header": "episode,reward\n1,-21\n",
+    "bad_row": HEADER + "\n1000,1,-21.0,-21.0,1000,0.99,2.0,,\n2000,2,-21.0,-21.0,oops,0.98,4.0,,\n"
+               "3000,3,-21.0,-21.0,1000,0.97,6.0,,\n",
+}
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no such file"),
+    (BAD_LOGS["empty"], "the file is empty"),
+    (BAD_LOGS["header_only"], "header but no rows"),
+    (BAD_LOGS["wrong_header"], "line 1 is 'episode,reward'"),
+    (BAD_LOGS["bad_row"], "line 3: column 'length': 'oops' is not a whole number"),
+])
+def test_a_bad_log_gives_one_line_and_exit_2(tmp_path, capsys, content, message):
+    log = tmp_path / "Pong-v0_log.txt"
+    if content is not None:
+        log.write_text(content)
+    assert main(["-f", str(log), "-a", "5"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"reward_visualizer.py: error: {log}: ")
+    assert message in captured.err
+    assert len(captured.err.splitlines()) == 1
+    assert list(tmp_path.glob("*.png")) == []
+
+
+def test_a_broken_evaluation_log_beside_the_run_log_is_reported(tmp_path, capsys):
+    log = Path(shutil.copy(PONG_LOG, tmp_path))
+    (tmp_path / "Pong-v0_eval.txt").write_text("mean\n1\n")
+    assert main(["-f", str(log)]) == 2
+    assert "Pong-v0_eval.txt: line 1 is 'mean'" in capsys.readouterr().err
+
+
+def test_an_output_folder_that_is_a_file_gives_exit_2(tmp_path, capsys):
+    blocker = tmp_path / "graphs"
+    blocker.write_text("")
+    assert main(["-f", str(PONG_LOG), "-o", str(blocker)]) == 2
+    assert capsys.readouterr().err.startswith(f"reward_visualizer.py: error: {blocker}: cannot use as the output")
+
+
+@pytest.mark.parametrize("window", ["0", "-3", "ten"])
+def test_a_bad_window_gives_exit_2(capsys, window):
+    with pytest.raises(SystemExit) as raised:
+        main(["-f", str(PONG_LOG), "-a", window])
+    assert raised.value.code == 2
+    assert "reward_visualizer.py: error: argument -a/--average" in capsys.readouterr().err
+
+
+def test_show_without_a_display_says_so_and_still_writes_the_graphs(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["-f", str(PONG_LOG), "-a", "5", "-o", str(tmp_path), "--show"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "reward_visualizer.py: no display found ($DISPLAY and $WAYLAND_DISPLAY are unset); " \
+                           "writing the PNGs only\n"
+    assert_graphs_written(captured.out, tmp_path, "Pong-v0", 5)
+
+
+def run_cli_in_fresh_python(*args):
+    code = ("import sys, reward_visualizer; code = reward_visualizer.main(sys.argv[1:]); "
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'keras', 'tensorflow'}); "
+            "print('heavy modules:', heavy); sys.exit(code)")
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60,
+                          cwd=Path(reward_visualizer.__file__).parent)
+
+
+def test_real_process_draws_without_loading_keras_or_tensorflow(tmp_path):
+    result = run_cli_in_fresh_python("-f", str(PONG_LOG), "-a", "5", "-o", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "heavy modules: []"
+    assert len(list(tmp_path.glob("*.png"))) == 4
+
+
+def test_real_process_exits_2_without_a_traceback(tmp_path):
+    result = run_cli_in_fresh_python("-f", str(tmp_path / "missing_log.txt"))
+    assert result.returncode == 2
+    assert result.stderr == f"reward_visualizer.py: error: {tmp_path / 'missing_log.txt'}: no such file\n"
