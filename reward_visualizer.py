@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as pyplot
 import matplotlib.ticker
 import numpy as np
 from matplotlib.lines import Line2D
@@ -102,6 +103,7 @@ def column(records, name):
 
 
 def plot_score_per_episode(runs, window):
+    """Score against episode number: how the game went, one episode after another."""
     figure, axes = _new_figure()
     for color, run in _colored(runs):
         _draw_points_and_mean(axes, column(run.episodes, "episode"), column(run.episodes, "score"), window,
@@ -111,6 +113,7 @@ def plot_score_per_episode(runs, window):
 
 
 def plot_score_per_step(runs, window):
+    """Score against agent steps, the axis runs of different episode lengths share; evaluations as markers."""
     figure, axes = _new_figure()
     for color, run in _colored(runs):
         _draw_points_and_mean(axes, column(run.episodes, "step"), column(run.episodes, "score"), window,
@@ -126,6 +129,7 @@ def plot_score_per_step(runs, window):
 
 
 def plot_score_per_greedy_share(runs, window):
+    """Score against 1 - epsilon, so the run reads left to right as the network takes over."""
     figure, axes = _new_figure()
     for color, run in _colored(runs):
         _draw_points_and_mean(axes, 1.0 - column(run.episodes, "epsilon"), column(run.episodes, "score"),
@@ -170,8 +174,6 @@ GRAPHS = (
 
 
 def _new_figure(columns=1):
-    import matplotlib.pyplot as pyplot
-
     return pyplot.subplots(1, columns, figsize=FIGURE_INCHES, dpi=DPI, layout="constrained")
 
 
@@ -256,48 +258,45 @@ def build_parser():
 
 
 def visualize(log_paths, window, out_dir, show):
-    """Reads the logs, writes ``<prefix>_<graph>_avg<N>.png`` files and returns their paths.
+    """Reads the logs, writes ``<prefix>_<graph>_avg<N>.png`` files, prints and returns their paths.
 
     Raises errors.UserError for a bad log or an unusable output folder.
     """
     showing = show and display_available()
-    if show and not showing:
-        print(f"{PROG}: no display found ($DISPLAY and $WAYLAND_DISPLAY are unset); writing the PNGs only",
-              file=sys.stderr)
     if not showing:
         matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
-
     runs = load_runs(log_paths)
     out_dir = _ensure_folder(out_dir if out_dir is not None else Path(log_paths[0]).parent)
     figures = draw_graphs(runs, window)
     try:
         written = [_save(figure, out_dir / f"{output_prefix(runs)}_{name}_avg{window}.png")
                    for name, figure in figures]
+        print(*written, sep="\n", flush=True)
         if showing:
             pyplot.show()
     finally:
         for _, figure in figures:
             pyplot.close(figure)
+    if show and not showing:
+        print(f"{PROG}: no display found ($DISPLAY and $WAYLAND_DISPLAY are unset); wrote the PNGs only",
+              file=sys.stderr)
     return written
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    failure, written = None, []
+    failure = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         try:
-            written = visualize(args.file, args.average, args.output, args.show)
+            visualize(args.file, args.average, args.output, args.show)
         except errors.UserError as error:
             failure = error
-    for warning in caught:
-        print(f"{PROG}: warning: {warning.message}", file=sys.stderr)
+    for message in dict.fromkeys(str(warning.message) for warning in caught):
+        print(f"{PROG}: warning: {message}", file=sys.stderr)
     if failure is not None:
         print(f"{PROG}: error: {failure}", file=sys.stderr)
         return 2
-    for path in written:
-        print(path)
     return 0
 
 

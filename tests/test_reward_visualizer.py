@@ -264,7 +264,7 @@ def test_show_without_a_display_says_so_and_still_writes_the_graphs(tmp_path, ca
     assert main(["-f", str(PONG_LOG), "-a", "5", "-o", str(tmp_path), "--show"]) == 0
     captured = capsys.readouterr()
     assert captured.err == "reward_visualizer.py: no display found ($DISPLAY and $WAYLAND_DISPLAY are unset); " \
-                           "writing the PNGs only\n"
+                           "wrote the PNGs only\n"
     assert_graphs_written(captured.out, tmp_path, "Pong-v0", 5)
 
 
