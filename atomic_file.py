@@ -19,6 +19,7 @@ def atomic_path(path):
     """
     path = Path(path)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_current_umask())
     os.close(fd)
     try:
         yield Path(temp_name)
@@ -40,6 +41,12 @@ def write_bytes(path, data):
 def write_text(path, text):
     """Atomically replaces ``path`` with ``text`` (UTF-8)."""
     write_bytes(path, text.encode("utf-8"))
+
+
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_file(name):

@@ -121,6 +121,7 @@ def _torch_step(online, target, optimizer, compute_loss):
     import torch
 
     def run(s_tm1, a_tm1, r_t, discount_t, s_t):
+        a_tm1, r_t, discount_t = (keras.ops.convert_to_tensor(x) for x in (a_tm1, r_t, discount_t))
         with torch.no_grad():
             q_t_online = online(s_t, training=False)
             q_t_target = target(s_t, training=False)

@@ -1,0 +1,113 @@
+"""Smoke tests of the real command line on a real ROM, and every user error it must turn into exit 2."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FAST = ["--memory-size", "2000", "--memory-compression", "none", "--seed", "0", "--threads", "1"]
+
+
+def run_cli(*args, cwd=None, timeout=300):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, str(REPO_ROOT / "dqn_atari.py"), *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
+
+
+def assert_user_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("dqn_atari.py: error:")]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """One short Pong-v0 run: 1,100 steps, long enough for a random game of Pong to end."""
+    out = tmp_path_factory.mktemp("run")
+    result = run_cli("-env", "Pong-v0", "--steps", 1100, "-pre", 1000, "--save-every", 1, "--out", out, *FAST)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+def test_help_lists_every_option():
+    result = run_cli("-h")
+    assert result.returncode == 0
+    for flag in ("-env", "-r", "--continue", "--start", "--end", "-pre", "--steps", "--epsilon-steps",
+                 "--memory-size", "--batch-size", "--gamma", "--lr", "--target-update", "--train-every",
+                 "--seed", "--out", "--play", "--save-every", "--memory-compression"):
+        assert f" {flag}" in result.stdout, flag
+
+
+def test_training_writes_log_weights_and_config(trained_run):
+    out, result = trained_run
+    log_lines = (out / "Pong-v0_log.txt").read_text().splitlines()
+    assert log_lines[0].startswith("step,episode,score")
+    assert len(log_lines) >= 2, "a random game of Pong ends within 1,100 steps"
+    first = dict(zip(log_lines[0].split(","), log_lines[1].split(",")))
+    assert -21 <= float(first["score"]) <= -15 and float(first["epsilon"]) == 1.0
+    assert (out / "Pong-v0_weights.h5").stat().st_size > 1_000_000
+    config = json.loads((out / "Pong-v0_config.json").read_text())
+    assert config["env_id"] == "Pong-v0" and config["steps"] == 1100 and config["seed"] == 0
+    assert "episode     1" in result.stdout
+
+
+def test_continue_from_weights_then_play(trained_run):
+    out, _ = trained_run
+    weights = out / "Pong-v0_weights.h5"
+    cont = out / "continued"
+    result = run_cli("-env", "Pong-v0", "--continue", weights, "--start", 0.1, "--end", 0.0, "-pre", 200,
+                     "--steps", 300, "--out", cont, *FAST)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((cont / "Pong-v0_config.json").read_text())["continue_from"] == str(weights)
+    assert (cont / "Pong-v0_weights.h5").is_file()
+
+    played = run_cli("-env", "Pong-v0", "--play", weights, "--seed", 1, "--threads", 1)
+    assert played.returncode == 0, played.stderr[-3000:]
+    assert played.stdout.splitlines()[-1].startswith("game 1: score ")
+
+
+def test_unknown_game_id_is_one_line_and_exit_2(tmp_path):
+    assert_user_error(run_cli("-env", "Pongg", "--out", tmp_path), "Pongg")
+    assert not list(tmp_path.iterdir())
+
+
+def test_missing_corrupt_and_other_game_weights_are_refused(tmp_path, trained_run):
+    out, _ = trained_run
+    assert_user_error(run_cli("--continue", tmp_path / "nope.h5", "--out", tmp_path), "not found")
+    corrupt = tmp_path / "corrupt_weights.h5"
+    corrupt.write_bytes(b"\x89HDF\r\n garbage")
+    assert_user_error(run_cli("--play", corrupt), "corrupt_weights.h5")
+    assert corrupt.read_bytes() == b"\x89HDF\r\n garbage"
+    assert_user_error(run_cli("-env", "Breakout-v0", "--play", out / "Pong-v0_weights.h5"),
+                      "6 actions", "has 4")
+
+
+def test_unwritable_out_folder_is_refused(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("keep me")
+    assert_user_error(run_cli("--out", blocker / "sub", "--steps", 10), "--out")
+    assert blocker.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--steps", "-5"], "--steps"),
+    (["--steps", "0"], "--steps"),
+    (["--memory-size", "ten"], "--memory-size"),
+    (["--gamma", "1.5"], "--gamma"),
+    (["--start", "-0.1"], "--start"),
+    (["--lr", "5"], "--lr"),
+    (["--batch-size", "100000"], "--batch-size"),
+    (["--memory-size", "10000000000"], "memory"),
+])
+def test_bad_numbers_are_one_line_and_exit_2(tmp_path, args, fragment):
+    result = run_cli(*args, "--out", tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert fragment in result.stderr

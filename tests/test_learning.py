@@ -1,0 +1,45 @@
+"""End to end: the training loop the CLI runs must learn a tiny image game to a near-optimal score.
+
+This is the test that fails if the learning rule, the target network or the replay memory is
+broken (each was broken on purpose once to see it fail: see the README's testing notes).
+"""
+import numpy as np
+
+import dqn_atari
+from catch_env import CatchEnv
+from preprocessing import FrameStack
+
+BALLS = 5
+
+
+def greedy_scores(agent, episodes, seed):
+    env, scores = CatchEnv(BALLS), []
+    for episode in range(episodes):
+        frame, _ = env.reset(seed=seed + episode)
+        stack, score, done = FrameStack(), 0.0, False
+        state = stack.reset(frame)
+        while not done:
+            frame, reward, done, _, _ = env.step(agent.act(state, 0.0))
+            state = stack.append(frame)
+            score += reward
+        scores.append(score)
+    return np.array(scores)
+
+
+def test_training_loop_learns_catch_to_a_near_optimal_score(tmp_path):
+    config = dqn_atari.Config(
+        env_id="Catch", steps=5_000, pre_steps=500, epsilon_start=1.0, epsilon_end=0.05,
+        epsilon_steps=2_500, memory_size=5_000, memory_compression="none", batch_size=32,
+        gamma=0.9, learning_rate=5e-4, target_update=250, train_every=2, save_every=50,
+        seed=3, out=str(tmp_path))
+    dqn_atari.setup_backend(config)
+    agent = dqn_atari.make_agent(config, num_actions=3)
+    memory = dqn_atari.make_memory(config)
+    files = dqn_atari.RunFiles.for_env(tmp_path, config.env_id)
+    before = greedy_scores(agent, 20, seed=1000).mean()
+
+    dqn_atari.run_training(config, CatchEnv(BALLS), agent, memory, files, game="catch")
+
+    after = greedy_scores(agent, 20, seed=1000)
+    assert after.mean() >= 0.9 * BALLS, f"greedy mean {after.mean()} (before training {before})"
+    assert files.log.stat().st_size > 0 and files.weights.stat().st_size > 0
