@@ -17,7 +17,7 @@ class ActionRepeat(gym.Wrapper, RecordConstructorArgs):
     """Repeat each action on ``frames_per_action`` raw frames, sum the rewards, max-pool the last two.
 
     The emulator under it must run with ``frameskip=1``, so one ``step()`` advances the
-    frame counter by exactly ``frames_per_action``. The reward is the sum of every raw frame's
+    frame counter by exactly ``frames_per_action`` (fewer only when the game ends). The reward is the sum of every raw frame's
     reward: a point scored on an early frame is never lost. The observation is the pixel-wise
     maximum of the last two raw frames (Mnih et al. 2015), which shows sprites the Atari draws
     only on every other frame. Gymnasium's ``MaxAndSkipObservation`` does the same repeat but,
