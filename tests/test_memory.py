@@ -1,0 +1,331 @@
+"""Replay memory index rules, pinned with frames whose pixels all equal a known number.
+
+As in Dopamine's buffer tests, the frame at position p is filled with the value p + 1 (0 is the
+padding before an episode start), and every action equals the value of the frame it was taken
+from, so a sampled transition shows which frames it was built from.
+"""
+import numpy as np
+import pytest
+
+from errors import UserError
+from memory import COMPRESSIONS, Batch, MemoryTooLargeError, ReplayMemory
+
+SHAPE = (84, 84)
+
+
+def frame(value: int) -> np.ndarray:
+    return np.full(SHAPE, value, dtype=np.uint8)
+
+
+def play(memory: ReplayMemory, first: int, last: int, *, terminated_at=(), truncated_at=(), reward=0.0):
+    """Start an episode at frame value `first` and step through values first + 1 .. last."""
+    memory.start_episode(frame(first))
+    for value in range(first + 1, last + 1):
+        memory.add(value - 1, reward, frame(value), value in terminated_at, value in truncated_at)
+
+
+def transitions_by_action(memory: ReplayMemory, draws: int = 3000) -> dict[int, tuple]:
+    """{action: (s_tm1 values, s_t values, reward, discount)} over a large sample."""
+    batch = memory.sample(draws)
+    seen = {}
+    for k, action in enumerate(batch.a_tm1.tolist()):
+        seen[action] = (batch.s_tm1[k, 0, 0].tolist(), batch.s_t[k, 0, 0].tolist(),
+                        float(batch.r_t[k]), float(batch.discount_t[k]))
+    return seen
+
+
+@pytest.fixture(params=COMPRESSIONS)
+def compression(request):
+    return request.param
+
+
+def test_stacks_of_one_episode_before_the_ring_wraps(compression):
+    memory = ReplayMemory(10, compression=compression, seed=0)
+    play(memory, 1, 6)
+
+    seen = transitions_by_action(memory)
+
+    assert len(memory) == 5
+    assert sorted(seen) == [1, 2, 3, 4, 5]
+    assert seen[1][:2] == ([0, 0, 0, 1], [0, 0, 1, 2])
+    assert seen[2][:2] == ([0, 0, 1, 2], [0, 1, 2, 3])
+    assert seen[5][:2] == ([2, 3, 4, 5], [3, 4, 5, 6])
+
+
+def test_a_stack_never_reaches_across_an_episode_start(compression):
+    memory = ReplayMemory(20, compression=compression, seed=0)
+    play(memory, 1, 3, terminated_at={3})
+    play(memory, 4, 7)
+
+    seen = transitions_by_action(memory)
+
+    assert sorted(seen) == [1, 2, 4, 5, 6]
+    assert len(memory) == 5
+    assert seen[4][:2] == ([0, 0, 0, 4], [0, 0, 4, 5])
+    assert seen[5][:2] == ([0, 0, 4, 5], [0, 4, 5, 6])
+    assert seen[6][:2] == ([0, 4, 5, 6], [4, 5, 6, 7])
+
+
+def test_stacks_across_the_physical_end_of_the_ring(compression):
+    memory = ReplayMemory(8, compression=compression, seed=0)
+    play(memory, 1, 13)  # 13 frames in 8 slots: values 6..13 remain, in slots 5, 6, 7, 0, ..., 4
+
+    seen = transitions_by_action(memory)
+
+    assert sorted(seen) == [9, 10, 11, 12]
+    assert len(memory) == 4
+    assert seen[9][:2] == ([6, 7, 8, 9], [7, 8, 9, 10])
+    assert seen[12][:2] == ([9, 10, 11, 12], [10, 11, 12, 13])
+
+
+def test_next_to_the_cursor_an_episode_start_masks_overwritten_frames(compression):
+    memory = ReplayMemory(8, compression=compression, seed=0)
+    play(memory, 1, 6, terminated_at={6})
+    play(memory, 7, 13)  # slots 0..4 now hold 9..13; value 6 (last of episode one) is the oldest
+
+    seen = transitions_by_action(memory)
+
+    assert sorted(seen) == [7, 8, 9, 10, 11, 12]
+    assert len(memory) == 6
+    assert seen[7][:2] == ([0, 0, 0, 7], [0, 0, 7, 8])
+    assert seen[8][:2] == ([0, 0, 7, 8], [0, 7, 8, 9])
+
+
+def test_a_partial_episode_cut_by_the_cursor_is_not_sampled(compression):
+    memory = ReplayMemory(8, compression=compression, seed=0)
+    play(memory, 1, 6)
+    play(memory, 7, 10)  # values 3..6 (episode one, its start overwritten) and 7..10 remain
+
+    seen = transitions_by_action(memory)
+
+    assert sorted(seen) == [7, 8, 9]
+    assert len(memory) == 3
+
+
+def test_nothing_to_sample_until_a_transition_exists(compression):
+    memory = ReplayMemory(10, compression=compression, seed=0)
+    memory.start_episode(frame(1))
+
+    assert len(memory) == 0
+    with pytest.raises(ValueError, match="no complete transition"):
+        memory.sample(1)
+
+
+def test_terminal_gives_discount_zero_and_truncation_bootstraps(compression):
+    memory = ReplayMemory(20, compression=compression, seed=0)
+    play(memory, 1, 4, terminated_at={3}, truncated_at={2, 4})
+
+    seen = transitions_by_action(memory)
+
+    assert seen[1][3] == 1.0  # truncated: the next state still counts
+    assert seen[2][3] == 0.0  # terminated
+    assert seen[3][3] == 1.0
+
+
+def test_a_lost_life_ends_no_stack(compression):
+    memory = ReplayMemory(20, compression=compression, seed=0)
+    play(memory, 1, 5, terminated_at={2})  # a terminal from a lost life; the game goes on
+
+    seen = transitions_by_action(memory)
+
+    assert seen[1][3] == 0.0
+    assert seen[1][1] == [0, 0, 1, 2]
+    assert seen[2][:2] == ([0, 0, 1, 2], [0, 1, 2, 3])
+    assert seen[4][:2] == ([1, 2, 3, 4], [2, 3, 4, 5])
+
+
+def test_rewards_are_clipped_on_the_way_in():
+    memory = ReplayMemory(10, seed=0)
+    memory.start_episode(frame(1))
+    for value, reward in zip((2, 3, 4), (5.0, -3.0, 0.5)):
+        memory.add(value - 1, reward, frame(value), False, False)
+
+    rewards = {action: seen[2] for action, seen in transitions_by_action(memory).items()}
+
+    assert rewards == {1: 1.0, 2: -1.0, 3: 0.5}
+
+
+def test_batch_shapes_and_dtypes(compression):
+    memory = ReplayMemory(50, compression=compression, seed=0)
+    play(memory, 1, 30)
+
+    batch = memory.sample(32)
+
+    assert isinstance(batch, Batch)
+    assert batch.s_tm1.shape == batch.s_t.shape == (32, 84, 84, 4)
+    assert batch.s_tm1.dtype == batch.s_t.dtype == np.uint8
+    assert batch.a_tm1.shape == batch.r_t.shape == batch.discount_t.shape == (32,)
+    assert (batch.a_tm1.dtype, batch.r_t.dtype, batch.discount_t.dtype) == (np.int32, np.float32, np.float32)
+    assert batch.s_tm1.flags.c_contiguous and batch.s_t.flags.c_contiguous
+
+
+def test_a_history_other_than_four():
+    memory = ReplayMemory(10, history=2, seed=0)
+    play(memory, 1, 4)
+
+    seen = transitions_by_action(memory)
+
+    assert seen[1][:2] == ([0, 1], [1, 2])
+    assert seen[3][:2] == ([2, 3], [3, 4])
+
+
+def reference_transitions(log: list[tuple[int, int, bool, bool]], capacity: int, history: int = 4):
+    """{action: (s_tm1, s_t, discount)} computed the slow, obvious way from the add log.
+
+    log: (value, episode, terminated, truncated) for every frame stored, in order; the flags
+    belong to the transition taken from that frame.
+    """
+    written = len(log)
+    oldest = max(0, written - capacity)
+    expected = {}
+    for position in range(oldest, written - 1):
+        value, episode, terminated, _ = log[position]
+        next_episode = log[position + 1][1]
+        if next_episode != episode:
+            continue
+        stack = []
+        for back in range(position - history + 1, position + 2):
+            if back < 0 or log[back][1] != episode:
+                stack.append(0)
+            elif back < oldest:
+                stack = None
+                break
+            else:
+                stack.append(log[back][0])
+        if stack is not None:
+            expected[value] = (stack[:-1], stack[1:], 0.0 if terminated else 1.0)
+    return expected
+
+
+@pytest.mark.parametrize("frames_to_store", [60, 150, 230])
+def test_matches_a_reference_over_random_episodes(compression, frames_to_store):
+    rng = np.random.default_rng(7)
+    memory = ReplayMemory(37, compression=compression, seed=1)
+    log, episode = [], 0
+    while len(log) < frames_to_store:
+        episode += 1
+        value = len(log) + 1
+        memory.start_episode(frame(value))
+        log.append((value, episode, False, False))
+        for _ in range(int(rng.integers(0, 12))):
+            value = len(log) + 1
+            terminated, truncated = bool(rng.random() < 0.2), bool(rng.random() < 0.1)
+            memory.add(value - 1, 0.0, frame(value), terminated, truncated)
+            log[-1] = log[-1][:2] + (terminated, truncated)
+            log.append((value, episode, False, False))
+
+    expected = reference_transitions(log, 37)
+    seen = transitions_by_action(memory, draws=6000)
+
+    assert len(memory) == len(expected)
+    assert {a: (s[0], s[1], s[3]) for a, s in seen.items()} == expected
+
+
+def test_the_same_seed_gives_the_same_batches(compression):
+    memories = [ReplayMemory(30, compression=compression, seed=seed) for seed in (5, 5, 6)]
+    for memory in memories:
+        play(memory, 1, 50)
+
+    same = [memories[0].sample(16), memories[1].sample(16)]
+    other = memories[2].sample(16)
+
+    for field_a, field_b in zip(*same):
+        np.testing.assert_array_equal(field_a, field_b)
+    assert not np.array_equal(same[0].a_tm1, other.a_tm1)
+
+
+def test_save_and_load_round_trip_after_the_ring_wraps(compression, tmp_path):
+    original = ReplayMemory(16, compression=compression, seed=3)
+    play(original, 1, 25, terminated_at={9})
+    play(original, 26, 40)
+    original.sample(8)
+    path = tmp_path / "memory.npz"
+
+    original.save(path)
+    resumed = ReplayMemory(16, compression=compression, seed=99)
+    resumed.load(path)
+
+    assert [p.name for p in tmp_path.iterdir()] == ["memory.npz"]
+    assert len(resumed) == len(original) and resumed.frames_written == original.frames_written
+    for memory in (original, resumed):
+        memory.add(39, 1.0, frame(41), True, False)
+        memory.start_episode(frame(42))
+        memory.add(41, 0.0, frame(43), False, False)
+    for _ in range(3):
+        for field_a, field_b in zip(original.sample(12), resumed.sample(12)):
+            np.testing.assert_array_equal(field_a, field_b)
+
+
+def test_save_replaces_an_existing_file(tmp_path):
+    path = tmp_path / "memory.npz"
+    path.write_bytes(b"an older snapshot")
+    memory = ReplayMemory(10, seed=0)
+    play(memory, 1, 4)
+
+    memory.save(path)
+    loaded = ReplayMemory(10, seed=0)
+    loaded.load(path)
+
+    assert len(loaded) == 3
+
+
+def test_load_refuses_a_snapshot_of_another_shape(tmp_path):
+    path = tmp_path / "memory.npz"
+    memory = ReplayMemory(10, seed=0)
+    play(memory, 1, 4)
+    memory.save(path)
+
+    with pytest.raises(UserError, match="capacity 10.*20"):
+        ReplayMemory(20, seed=0).load(path)
+    with pytest.raises(UserError, match="compression 'none'.*'zstd'"):
+        ReplayMemory(10, compression="zstd", seed=0).load(path)
+
+
+def test_load_refuses_missing_and_foreign_files(tmp_path):
+    memory = ReplayMemory(10, seed=0)
+    with pytest.raises(UserError, match="not found"):
+        memory.load(tmp_path / "absent.npz")
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip file at all")
+    with pytest.raises(UserError, match="cannot read"):
+        memory.load(garbage)
+    other_arrays = tmp_path / "other.npz"
+    np.savez(other_arrays, weights=np.zeros(3))
+    with pytest.raises(UserError, match="not a replay memory"):
+        memory.load(other_arrays)
+
+
+def test_a_million_raw_transitions_take_at_most_7_2_gb():
+    assert ReplayMemory.required_bytes(1_000_000, "none") <= 7.2e9
+    small = ReplayMemory(1000, seed=0)
+    assert small.nbytes == ReplayMemory.required_bytes(1000, "none")
+
+
+def test_a_capacity_beyond_the_available_memory_is_refused_with_both_figures():
+    with pytest.raises(MemoryTooLargeError, match=r"needs 7\.07 GB .* only 2\.00 GB available"):
+        ReplayMemory.ensure_fits(1_000_000, "none", available=2_000_000_000)
+    ReplayMemory.ensure_fits(1_000_000, "zstd", available=2_500_000_000)
+
+
+def test_an_absurd_capacity_is_refused_before_anything_is_allocated():
+    with pytest.raises(MemoryTooLargeError, match="available"):
+        ReplayMemory(10**13, compression="zstd")
+    assert issubclass(MemoryTooLargeError, UserError)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"capacity": 3}, "at least 5"),
+    ({"capacity": 100, "compression": "gzip"}, "unknown memory compression"),
+    ({"capacity": 100, "history": 0}, "positive integer"),
+])
+def test_bad_settings_are_user_errors(settings, message):
+    with pytest.raises(UserError, match=message):
+        ReplayMemory(**settings)
+
+
+def test_misuse_by_the_caller_is_a_programming_error():
+    memory = ReplayMemory(10)
+    with pytest.raises(RuntimeError, match="start_episode"):
+        memory.add(0, 0.0, frame(1), False, False)
+    with pytest.raises(ValueError, match="uint8"):
+        memory.start_episode(np.zeros((84, 84), dtype=np.float32))
