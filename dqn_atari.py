@@ -7,6 +7,7 @@
 """
 import argparse
 import collections
+import contextlib
 import dataclasses
 import json
 import os
@@ -308,6 +309,9 @@ def validate(config):
         raise UserError(f"--batch-size {config.batch_size} is absurdly large (at most 4096)")
     if config.continue_from and not Path(config.continue_from).is_file():
         raise UserError(f"weights file not found: {config.continue_from}")
+    from memory import ReplayMemory
+
+    ReplayMemory.ensure_fits(config.memory_size, config.memory_compression)
 
 
 def ensure_writable_folder(folder):
@@ -322,9 +326,32 @@ def ensure_writable_folder(folder):
     return folder
 
 
-def setup_backend(config):
-    import keras
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Hides what C++ libraries print straight to file descriptor 2 (TensorFlow's oneDNN and CUDA
+    probes, the ALE's banner), which no Python logging setting reaches. TF_CPP_MIN_LOG_LEVEL=0 shows it."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
+
+def setup_backend(config):
+    with native_stderr_silenced():
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
     from agent import backend
 
     backend.configure_threads(config.threads)
@@ -339,8 +366,9 @@ def open_env(config, *, render):
     if explicit_id != config.env_id:
         print(f"using {explicit_id} for {config.env_id}")
     render_mode = "human" if render and display_available() else None
-    env = make_env(config.env_id, seed=config.seed, render_mode=render_mode,
-                   idle_penalty=config.idle_penalty)
+    with native_stderr_silenced():
+        env = make_env(config.env_id, seed=config.seed, render_mode=render_mode,
+                       idle_penalty=config.idle_penalty)
     return env, game_name(env)
 
 
@@ -367,7 +395,6 @@ def make_agent(config, num_actions):
 def make_memory(config):
     from memory import ReplayMemory
 
-    ReplayMemory.check_fits(config.memory_size, config.memory_compression)
     return ReplayMemory(config.memory_size, compression=config.memory_compression, seed=config.seed)
 
 

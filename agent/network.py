@@ -18,5 +18,5 @@ def build_q_network(num_actions, state_shape=STATE_SHAPE, name="q_network"):
     x = layers.Conv2D(64, 3, strides=1, activation="relu")(x)
     x = layers.Flatten()(x)
     x = layers.Dense(512, activation="relu")(x)
-    q_values = layers.Dense(num_actions, activation="linear", dtype="float32", name="q_values")(x)
+    q_values = layers.Dense(int(num_actions), activation="linear", dtype="float32", name="q_values")(x)
     return keras.Model(inputs, q_values, name=name)
