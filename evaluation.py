@@ -1,0 +1,486 @@
+"""Judging a trained agent by the published protocol, and filming it.
+
+The protocol is the one of Mnih et al. 2015 (Nature, Methods, "Evaluation procedure"): each of
+30 games starts with up to 30 no-op frames, so the games differ; the agent acts epsilon-greedily
+with epsilon 0.05, so it cannot replay one memorised sequence; a game lasts until game over
+(losing a life does not end it) or 5 minutes of emulator time, 18,000 frames at 60 Hz. The
+score is the raw game score, reported with its mean, standard deviation, minimum and maximum,
+and human-normalised: ``(score - random) / (human - random)``, 0 for a random player, 1 for
+the human tester.
+
+Reference scores (``REFERENCE_SCORES``, keyed by the ALE ROM name, ``spec.kwargs["game"]``):
+
+- the 49 games of the Nature paper: Mnih et al. 2015, Extended Data Table 2, columns "Random
+  play" and "Human" (a professional games tester), with one decimal as reprinted in the no-op
+  table of van Hasselt et al. 2016 (Double DQN, AAAI);
+- the 8 other games of the Atari-57 set (Berzerk, Defender, Phoenix, Pitfall!, Skiing, Solaris,
+  Surround, Yars' Revenge): Badia et al. 2020 (Agent57, ICML), columns "Random" and "Average
+  human", the figures DeepMind's DQN Zoo also uses (``dqn_zoo/atari_data.py``).
+
+Later papers (Wang et al. 2016, Badia et al. 2020) use a newer human table for the 49 games as
+well (Pong 14.6 instead of 9.3, Breakout 30.5 instead of 31.8); the figures here are the Nature
+paper's, so a normalised score compares with the DQN it reported.
+
+Videos show the native ``uint8[210,160,3]`` screen, score included, one frame per decision;
+ffmpeg (through imageio-ffmpeg) encodes them, H.264 for ``.mp4`` and a palette per frame for
+``.gif``, which keeps Atari colours exact and never holds the whole game in memory.
+"""
+import contextlib
+import dataclasses
+import json
+import math
+import types
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+import atomic_file
+import runlog
+from errors import UserError
+from preprocessing import FrameStack, make_env
+from preprocessing.wrappers import FireReset
+
+EPISODES = 30
+EPSILON = 0.05
+MAX_FRAMES = 18_000
+NOOP_MAX = 30
+TRAINING_EVAL_EPISODES = 10
+VIDEO_FPS = 15.0
+VIDEO_SUFFIXES = (".mp4", ".gif")
+
+NATURE_2015 = "Mnih et al. 2015 (Nature), Extended Data Table 2"
+AGENT57_2020 = "Badia et al. 2020 (Agent57), random and average-human scores"
+
+_NATURE_SCORES = {
+    "alien": (227.8, 6875.4),
+    "amidar": (5.8, 1675.8),
+    "assault": (222.4, 1496.4),
+    "asterix": (210.0, 8503.3),
+    "asteroids": (719.1, 13156.7),
+    "atlantis": (12850.0, 29028.1),
+    "bank_heist": (14.2, 734.4),
+    "battle_zone": (2360.0, 37800.0),
+    "beam_rider": (363.9, 5774.7),
+    "bowling": (23.1, 154.8),
+    "boxing": (0.1, 4.3),
+    "breakout": (1.7, 31.8),
+    "centipede": (2090.9, 11963.2),
+    "chopper_command": (811.0, 9881.8),
+    "crazy_climber": (10780.5, 35410.5),
+    "demon_attack": (152.1, 3401.3),
+    "double_dunk": (-18.6, -15.5),
+    "enduro": (0.0, 309.6),
+    "fishing_derby": (-91.7, 5.5),
+    "freeway": (0.0, 29.6),
+    "frostbite": (65.2, 4334.7),
+    "gopher": (257.6, 2321.0),
+    "gravitar": (173.0, 2672.0),
+    "hero": (1027.0, 25762.5),
+    "ice_hockey": (-11.2, 0.9),
+    "jamesbond": (29.0, 406.7),
+    "kangaroo": (52.0, 3035.0),
+    "krull": (1598.0, 2394.6),
+    "kung_fu_master": (258.5, 22736.2),
+    "montezuma_revenge": (0.0, 4366.7),
+    "ms_pacman": (307.3, 15693.4),
+    "name_this_game": (2292.3, 4076.2),
+    "pong": (-20.7, 9.3),
+    "private_eye": (24.9, 69571.3),
+    "qbert": (163.9, 13455.0),
+    "riverraid": (1338.5, 13513.3),
+    "road_runner": (11.5, 7845.0),
+    "robotank": (2.2, 11.9),
+    "seaquest": (68.4, 20181.8),
+    "space_invaders": (148.0, 1652.3),
+    "star_gunner": (664.0, 10250.0),
+    "tennis": (-23.8, -8.9),
+    "time_pilot": (3568.0, 5925.0),
+    "tutankham": (11.4, 167.6),
+    "up_n_down": (533.4, 9082.0),
+    "venture": (0.0, 1187.5),
+    "video_pinball": (16256.9, 17297.6),
+    "wizard_of_wor": (563.5, 4756.5),
+    "zaxxon": (32.5, 9173.3),
+}
+
+_AGENT57_SCORES = {
+    "berzerk": (123.7, 2630.4),
+    "defender": (2874.5, 18688.9),
+    "phoenix": (761.4, 7242.6),
+    "pitfall": (-229.4, 6463.7),
+    "skiing": (-17098.1, -4336.9),
+    "solaris": (1236.3, 12326.7),
+    "surround": (-10.0, 6.5),
+    "yars_revenge": (3092.9, 54576.9),
+}
+
+REFERENCE_SCORES = types.MappingProxyType({**_NATURE_SCORES, **_AGENT57_SCORES})
+"""ALE ROM name -> (random score, human score); read-only."""
+
+
+def reference_source(game):
+    """The publication a game's reference scores come from; None for a game without them."""
+    if game in _NATURE_SCORES:
+        return NATURE_2015
+    return AGENT57_2020 if game in _AGENT57_SCORES else None
+
+
+def human_normalized(game, score):
+    """``(score - random) / (human - random)`` for ``game`` (an ALE ROM name); None without references.
+
+    0 is the random player's score, 1 the human tester's; the papers print it times 100.
+    """
+    if game not in REFERENCE_SCORES:
+        return None
+    random_score, human_score = REFERENCE_SCORES[game]
+    return (score - random_score) / (human_score - random_score)
+
+
+# ---------------------------------------------------------------------------------------------
+# Playing the games
+
+
+@dataclasses.dataclass(frozen=True)
+class Episode:
+    """One evaluation game: its raw score, its length in raw frames, and whether a time cap ended it."""
+
+    score: float
+    frames: int
+    truncated: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSummary:
+    """The games of one evaluation and the conditions they were played under.
+
+    Attributes:
+      game: ALE ROM name (``pong``), the key of ``REFERENCE_SCORES``.
+      env_id: the registered id the games ran on (``Pong-v0``).
+      games: one :class:`Episode` per game, in play order.
+      epsilon, max_frames, noop_max: the protocol (``max_frames`` None: no cap).
+      seed: the seed the evaluation started from; None if unseeded.
+    """
+
+    game: str
+    env_id: str | None
+    games: tuple
+    epsilon: float
+    max_frames: int | None
+    noop_max: int
+    seed: int | None = None
+
+    @property
+    def episodes(self):
+        return len(self.games)
+
+    @property
+    def scores(self):
+        """float64[episodes]: the raw score of each game."""
+        return np.array([episode.score for episode in self.games], dtype=np.float64)
+
+    @property
+    def frames(self):
+        return [episode.frames for episode in self.games]
+
+    @property
+    def mean(self):
+        return float(np.mean(self.scores))
+
+    @property
+    def std(self):
+        """Standard deviation over the games (population form, ``ddof=0``)."""
+        return float(np.std(self.scores))
+
+    @property
+    def min(self):
+        return float(np.min(self.scores))
+
+    @property
+    def max(self):
+        return float(np.max(self.scores))
+
+    @property
+    def human_normalized(self):
+        """The mean score human-normalised (see :func:`human_normalized`); None without references."""
+        return human_normalized(self.game, self.mean)
+
+    def as_record(self, step):
+        """The evaluation log's row for training step ``step``; its normalised score is in percent."""
+        normalized = self.human_normalized
+        return runlog.EvalRecord(step, self.episodes, self.mean, self.std, self.min, self.max,
+                                 None if normalized is None else 100.0 * normalized)
+
+    def to_dict(self):
+        """Plain JSON-ready data: statistics, the reference they are normalised by, protocol, games."""
+        reference = None
+        if self.game in REFERENCE_SCORES:
+            random_score, human_score = REFERENCE_SCORES[self.game]
+            reference = {"random": random_score, "human": human_score, "source": reference_source(self.game)}
+        return {
+            "game": self.game,
+            "env_id": self.env_id,
+            "episodes": self.episodes,
+            "mean_score": self.mean,
+            "std_score": self.std,
+            "min_score": self.min,
+            "max_score": self.max,
+            "human_normalized": self.human_normalized,
+            "reference": reference,
+            "protocol": {"epsilon": self.epsilon, "max_frames": self.max_frames,
+                         "noop_max": self.noop_max, "seed": self.seed},
+            "games": [dataclasses.asdict(episode) for episode in self.games],
+        }
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def describe(self):
+        """One line for people: ``30 games: 20.3 ± 0.9 (min 18, max 21), human-normalised 1.37 (137%)``."""
+        line = (f"{self.episodes} game{'s' * (self.episodes != 1)}: {self.mean:.1f} ± {self.std:.1f} "
+                f"(min {_score(self.min)}, max {_score(self.max)}), ")
+        normalized = self.human_normalized
+        if normalized is None:
+            line += f"no human reference for {self.game}"
+        else:
+            line += f"human-normalised {normalized:.2f} ({100 * normalized:.0f}% of human)"
+        capped = sum(episode.truncated for episode in self.games)
+        if capped:
+            line += f"; {capped} stopped by the time cap"
+        return line
+
+
+def make_eval_env(env_id, seed=None, *, render_mode=None):
+    """The environment of the protocol: ``preprocessing.make_env`` with up to 30 no-op frames.
+
+    Everything else is as in training (action repeat, FIRE after reset and a lost life, the id's
+    own sticky actions), so the agent meets the game it learned; life losses are not flagged,
+    since a game ends only at game over. ``render_mode="human"`` opens the game window.
+    """
+    return make_env(env_id, seed, noop_max=NOOP_MAX, life_loss_signal=False, idle_penalty=False,
+                    render_mode=render_mode)
+
+
+def greedy_policy(agent):
+    """``policy(state uint8[84,84,4]) -> int``: the action of highest Q-value by ``agent.q_values``.
+
+    It leaves the agent's own random generator alone, so evaluating during training does not
+    change the exploration that training draws next.
+    """
+    return lambda state: int(np.argmax(agent.q_values(state[None])[0]))
+
+
+def evaluate(env, policy, *, episodes=EPISODES, epsilon=EPSILON, max_frames=MAX_FRAMES, seed=None,
+             recorder=None, on_episode=None):
+    """Plays ``episodes`` games of ``env`` and returns their :class:`EvalSummary`.
+
+    Args:
+      env: an env from :func:`make_eval_env` (or ``preprocessing.make_env``): frames uint8[84,84],
+        raw rewards, ``terminated`` at game over, ``info["episode_frame_number"]`` in raw frames.
+      policy: ``policy(state uint8[84,84,4]) -> int``, the greedy action (see
+        :func:`greedy_policy`). It is called only on the decisions that do not explore.
+      epsilon: each decision is uniformly random with this probability, drawn from the
+        evaluation's own generator.
+      max_frames: no decision starts unless the game stays within this many raw frames even if
+        the decision is the longest one possible (a lost life followed by FIRE takes two action
+        repeats); None for no cap. A game is also over when the env truncates it.
+      seed: resets the env with it before the first game and seeds the exploration, so the
+        evaluation replays exactly; None continues the env's own sequence.
+      recorder: a :class:`VideoRecorder` that receives the native screen of the first game,
+        after the reset and after every decision.
+      on_episode: ``on_episode(number, episode)`` after each game (1-based number), e.g. to print it.
+    """
+    _check_protocol(episodes, epsilon, max_frames)
+    act = _epsilon_greedy(policy, epsilon, int(env.action_space.n), np.random.default_rng(seed))
+    longest_step = _longest_step_frames(env)
+    games = []
+    for number in range(1, episodes + 1):
+        frame, info = env.reset(seed=seed) if number == 1 and seed is not None else env.reset()
+        record = _screen_recorder(env, recorder if number == 1 else None)
+        episode = _play_game(env, act, frame, info, max_frames, longest_step, record)
+        games.append(episode)
+        if on_episode is not None:
+            on_episode(number, episode)
+    return EvalSummary(game_name(env), env.spec.id if env.spec else None, tuple(games), float(epsilon),
+                       max_frames, _wrapper_attribute(env, "noop_max", 0), seed)
+
+
+def _play_game(env, act, frame, info, max_frames, longest_step, record):
+    """One game from its first frame to game over, env truncation or the frame cap."""
+    stack = FrameStack()
+    state, score = stack.reset(frame), 0.0
+    record()
+    while max_frames is None or info["episode_frame_number"] + longest_step <= max_frames:
+        frame, reward, terminated, truncated, info = env.step(act(state))
+        score += float(reward)
+        record()
+        if terminated or truncated:
+            return Episode(score, int(info["episode_frame_number"]), bool(truncated and not terminated))
+        state = stack.append(frame)
+    return Episode(score, int(info["episode_frame_number"]), True)
+
+
+def _epsilon_greedy(policy, epsilon, num_actions, rng):
+    """``act(state) -> int``: uniformly random with probability ``epsilon`` (from ``rng``), else ``policy``."""
+
+    def act(state):
+        if rng.random() < epsilon:
+            return int(rng.integers(num_actions))
+        return int(policy(state))
+
+    return act
+
+
+def game_name(env):
+    """The ALE ROM name (``pong``), the same for ``Pong-v0``, ``ALE/Pong-v5`` and ``PongNoFrameskip-v4``."""
+    spec = env.unwrapped.spec
+    return (spec.kwargs.get("game") if spec else None) or type(env.unwrapped).__name__
+
+
+def _check_protocol(episodes, epsilon, max_frames):
+    if not (isinstance(episodes, int) and episodes >= 1):
+        raise UserError(f"the number of evaluation games must be a whole number >= 1, got {episodes!r}")
+    if not 0.0 <= epsilon <= 1.0:
+        raise UserError(f"the evaluation epsilon must be in [0, 1], got {epsilon!r}")
+    if max_frames is not None and not (isinstance(max_frames, int) and max_frames >= 1):
+        raise UserError(f"the frame cap must be a whole number >= 1, got {max_frames!r}")
+
+
+def _longest_step_frames(env):
+    """Raw frames one ``step()`` can take: one action repeat, two where FIRE follows a lost life."""
+    frames_per_action = _wrapper_attribute(env, "frames_per_action", 1)
+    return frames_per_action * (2 if any(isinstance(layer, FireReset) for layer in _layers(env)) else 1)
+
+
+def _layers(env):
+    while isinstance(env, gym.Wrapper):
+        yield env
+        env = env.env
+    yield env
+
+
+def _wrapper_attribute(env, name, default):
+    try:
+        return env.get_wrapper_attr(name)
+    except AttributeError:
+        return default
+
+
+def _screen_recorder(env, recorder):
+    """``record()``: hands the env's native RGB screen to ``recorder``; does nothing without one."""
+    if recorder is None:
+        return lambda: None
+    return lambda: recorder.add(native_screen(env))
+
+
+def native_screen(env):
+    """The emulator's screen, ``uint8[210,160,3]``, whatever the env's render mode."""
+    return env.unwrapped.ale.getScreenRGB()
+
+
+def _score(value):
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Files: the JSON summary and the evaluation log
+
+
+def summary_path(weights):
+    """Where the summary of an evaluation of ``weights`` goes: ``Pong-v0_weights.h5`` -> ``Pong-v0_weights_eval.json``."""
+    weights = Path(weights)
+    return weights.with_name(f"{weights.stem}_eval.json")
+
+
+def write_summary(path, summary, *, weights=None):
+    """Atomically writes ``summary`` as JSON to ``path``, naming the ``weights`` file it judged."""
+    data = summary.to_dict()
+    if weights is not None:
+        data = {"weights": str(weights), **data}
+    try:
+        atomic_file.write_text(path, json.dumps(data, indent=2) + "\n")
+    except OSError as error:
+        raise UserError(f"cannot write the evaluation summary {path}: {error.strerror or error}") from None
+
+
+def log_evaluation(path, summary, step):
+    """Appends ``summary`` as the row for training step ``step`` to the evaluation log at ``path``."""
+    with runlog.EvalLogWriter(path) as log:
+        log.append(summary.as_record(step))
+
+
+# ---------------------------------------------------------------------------------------------
+# Video
+
+
+def video_format(path):
+    """``"mp4"`` or ``"gif"`` from ``path``'s suffix; raises UserError for any other."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in VIDEO_SUFFIXES:
+        raise UserError(f"cannot record {path}: the video file must end in {' or '.join(VIDEO_SUFFIXES)}")
+    return suffix[1:]
+
+
+class VideoRecorder:
+    """Streams RGB frames into an ``.mp4`` (H.264) or ``.gif`` file; use as a context manager.
+
+    ``add(frame)`` takes ``uint8[H,W,3]`` frames of one size (Atari: 210x160, even sides, as
+    H.264 needs). The file is written under a temporary name beside ``path`` and renamed onto it
+    when the context closes without an error, so a run that fails leaves no half video. The
+    default ``fps`` of 15 plays one frame per decision (60 Hz / 4 frames) in real time.
+    """
+
+    def __init__(self, path, fps=VIDEO_FPS):
+        self.path = Path(path)
+        self.fps = fps
+        self.format = video_format(path)
+        if not self.path.parent.is_dir():
+            raise UserError(f"cannot record {path}: no folder {self.path.parent}")
+        self.frames_written = 0
+        self._files = contextlib.ExitStack()
+        self._encoder = None
+        self._size = None
+
+    def __enter__(self):
+        self._temp = self._files.enter_context(atomic_file.atomic_path(self.path))
+        return self
+
+    def __exit__(self, exc_type, exc, traceback):
+        """Finishes the file: renamed onto ``path`` after a clean exit, removed after an error."""
+        try:
+            if self._encoder is not None:
+                self._encoder.close()
+            if exc_type is None and self.frames_written == 0:
+                raise UserError(f"no frames to record in {self.path}")
+        except BaseException as error:
+            self._files.__exit__(type(error), error, error.__traceback__)
+            raise
+        self._files.__exit__(exc_type, exc, traceback)
+        return False
+
+    def add(self, frame):
+        """Appends one frame, ``uint8[H,W,3]``, the same size as the first."""
+        frame = np.ascontiguousarray(frame)
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"expected an RGB frame uint8[H,W,3], got {frame.dtype}{list(frame.shape)}")
+        if self._encoder is None:
+            self._size = frame.shape
+            self._encoder = self._open_encoder(frame.shape[1], frame.shape[0])
+        elif frame.shape != self._size:
+            raise ValueError(f"frame size {frame.shape} differs from the first frame's {self._size}")
+        self._encoder.send(frame)
+        self.frames_written += 1
+
+    def _open_encoder(self, width, height):
+        import imageio_ffmpeg
+
+        if self.format == "mp4":
+            options = dict(codec="libx264", pix_fmt_out="yuv420p", output_params=["-f", "mp4", "-crf", "18"])
+        else:
+            one_palette_per_frame = ("split[frame][copy];[copy]palettegen=stats_mode=single:reserve_transparent=0"
+                                     "[palette];[frame][palette]paletteuse=new=1:dither=none")
+            options = dict(codec="gif", pix_fmt_out="pal8", output_params=["-f", "gif", "-vf", one_palette_per_frame])
+        encoder = imageio_ffmpeg.write_frames(str(self._temp), (width, height), fps=self.fps, quality=None,
+                                              macro_block_size=1, ffmpeg_log_level="error", **options)
+        encoder.send(None)
+        return encoder
