@@ -27,8 +27,8 @@ class ZstdFrameCodec:
     def compress(self, frame: np.ndarray) -> bytes:
         return self._compressor.compress(frame)
 
-    def decompress_many(self, arena: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> bytes:
-        """Frames at arena[starts[k] : starts[k] + lengths[k]], decoded and concatenated.
+    def decompress_many(self, arena: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
+        """The frames at arena[starts[k] : starts[k] + lengths[k]], decoded: a sequence of buffers.
 
         One call into the C library for the whole batch: per-frame Python overhead would
         otherwise cost as much as the decoding itself.
@@ -38,7 +38,7 @@ class ZstdFrameCodec:
         sizes = np.full(len(starts), self.frame_bytes, dtype=np.uint64)
         decoded = self._decompressor.multi_decompress_to_buffer(
             frames, decompressed_sizes=sizes.tobytes(), threads=0)
-        return b"".join(decoded)
+        return decoded
 
 
 class Lz4FrameCodec:
@@ -51,14 +51,14 @@ class Lz4FrameCodec:
     def compress(self, frame: np.ndarray) -> bytes:
         return lz4.block.compress(frame, store_size=False, dict=self._dictionary)
 
-    def decompress_many(self, arena: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> bytes:
-        """Frames at arena[starts[k] : starts[k] + lengths[k]], decoded and concatenated."""
+    def decompress_many(self, arena: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
+        """The frames at arena[starts[k] : starts[k] + lengths[k]], decoded: a list of bytes."""
         view = memoryview(arena)
-        return b"".join([
+        return [
             lz4.block.decompress(view[start:start + length], uncompressed_size=self.frame_bytes,
                                  dict=self._dictionary)
             for start, length in zip(starts.tolist(), lengths.tolist())
-        ])
+        ]
 
 
 CODECS = {"zstd": ZstdFrameCodec, "lz4": Lz4FrameCodec}

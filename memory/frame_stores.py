@@ -1,9 +1,8 @@
 """Where the replay memory keeps its frames: a raw uint8 ring, or the same ring compressed.
 
 Both stores take frames in ring order (slot 0, 1, ..., capacity - 1, 0, ...) and hand back the
-frames of sampled stacks as channel planes, `uint8[K, B, H, W]`, with the frames that lie before
-an episode start given as zeros. The replay memory owns every index rule; a store only keeps
-bytes, so the compressed store is bit-exact with the raw one by construction.
+frames at given slots as `uint8[H, W]` arrays. The replay memory owns every index rule; a store
+only keeps bytes, so the compressed store is bit-exact with the raw one by construction.
 """
 import numpy as np
 
@@ -30,11 +29,9 @@ class RawFrameStore:
     def put(self, slot: int, frame: np.ndarray):
         self._frames[slot] = frame
 
-    def gather_planes(self, slots: np.ndarray, keep: np.ndarray) -> np.ndarray:
-        """uint8[K, B, H, W]: plane k holds the frames at slots[:, k] (int64[B, K]), zero where not keep."""
-        planes = self._frames[slots.T]
-        planes[~keep.T] = 0
-        return planes
+    def frames_at(self, slots: np.ndarray) -> list[np.ndarray]:
+        """uint8[H, W] for each slot in `slots` (int64[N]): views into the ring, valid until the next put."""
+        return [self._frames[slot] for slot in slots.tolist()]
 
     @property
     def nbytes(self) -> int:
@@ -98,25 +95,25 @@ class CompressedFrameStore:
         if self._frames_since_dictionary >= self._dictionary_interval():
             self._train_next_dictionary()
 
-    def gather_planes(self, slots: np.ndarray, keep: np.ndarray) -> np.ndarray:
-        """uint8[K, B, H, W]: plane k holds the frames at slots[:, k] (int64[B, K]), zero where not keep.
+    def frames_at(self, slots: np.ndarray) -> list[np.ndarray]:
+        """uint8[H, W] for each slot in `slots` (int64[N]), decompressed.
 
-        Each distinct slot is decompressed once (s_tm1 and s_t share all but one frame);
-        row 0 of the decoded table is the zero frame that masked positions point to.
+        The frames of each dictionary are decoded in one call and returned as views of the
+        decoder's output, so nothing is copied after decoding.
         """
-        distinct, inverse = np.unique(slots[keep], return_inverse=True)
-        table = np.empty((len(distinct) + 1, *self._frame_shape), dtype=np.uint8)
-        table[0] = 0
-        self._decode_into(distinct, table[1:])
-        rows = np.zeros(slots.shape, dtype=np.int64)
-        rows[keep] = inverse + 1
-        return table[rows.T]
+        ids = self._dictionary_ids[slots]
+        if len(ids) == 0 or (ids == ids[0]).all():
+            return self._decode(int(ids[0]) if len(ids) else 0, slots)
+        frames = [None] * len(slots)
+        for dictionary_id in np.unique(ids).tolist():
+            chosen = np.flatnonzero(ids == dictionary_id)
+            for index, frame in zip(chosen.tolist(), self._decode(dictionary_id, slots[chosen])):
+                frames[index] = frame
+        return frames
 
     def frames(self, slots: np.ndarray) -> np.ndarray:
         """uint8[N, H, W]: the frames stored at `slots` (int64[N]), decompressed."""
-        decoded = np.empty((len(slots), *self._frame_shape), dtype=np.uint8)
-        self._decode_into(np.asarray(slots, dtype=np.int64), decoded)
-        return decoded
+        return np.stack(self.frames_at(np.asarray(slots, dtype=np.int64)))
 
     @property
     def nbytes(self) -> int:
@@ -163,18 +160,14 @@ class CompressedFrameStore:
     def _make_codec(self, dictionary: bytes):
         return CODECS[self._compression](self._frame_bytes, dictionary)
 
-    def _decode_into(self, slots: np.ndarray, out: np.ndarray):
-        """Decompress the frames at `slots` (int64[N]) into out (uint8[N, H, W]), one call per dictionary."""
+    def _decode(self, dictionary_id: int, slots: np.ndarray) -> list[np.ndarray]:
+        """uint8[H, W] views of the frames at `slots`, all compressed with one dictionary."""
+        if not len(slots):
+            return []
         starts = self._offsets[slots] % self._arena.size
         lengths = self._lengths[slots].astype(np.int64)
-        ids = self._dictionary_ids[slots]
-        for dictionary_id in np.unique(ids).tolist():
-            chosen = ids == dictionary_id
-            if chosen.all():
-                chosen = slice(None)
-            decoded = self._codecs[dictionary_id].decompress_many(
-                self._arena, starts[chosen], lengths[chosen])
-            out[chosen] = np.frombuffer(decoded, dtype=np.uint8).reshape(-1, *self._frame_shape)
+        decoded = self._codecs[dictionary_id].decompress_many(self._arena, starts, lengths)
+        return [np.frombuffer(frame, dtype=np.uint8).reshape(self._frame_shape) for frame in decoded]
 
     def _tail_after_overwrite(self) -> int:
         """Logical offset of the oldest frame that stays live once the next frame is written."""

@@ -135,15 +135,14 @@ class ReplayMemory:
         if len(self) == 0:
             raise ValueError("the replay memory holds no complete transition to sample yet")
         positions = self._draw_sampleable_positions(batch_size)
-        window = positions[:, None] + np.arange(1 - self._history, 2)
-        planes = self._store.gather_planes(window % self._capacity, self._in_same_episode(window))
+        s_tm1, s_t = self._stacks_around(positions)
         slots = positions % self._capacity
         return Batch(
-            s_tm1=_channels_last(planes[:-1]),
+            s_tm1=s_tm1,
             a_tm1=self._actions[slots],
             r_t=self._rewards[slots],
             discount_t=np.where(self._terminated[slots], 0.0, 1.0).astype(np.float32),
-            s_t=_channels_last(planes[1:]),
+            s_t=s_t,
         )
 
     def save(self, path):
@@ -212,6 +211,25 @@ class ReplayMemory:
             rejected[rejected] = ~self._is_sampleable(redrawn)
         return positions
 
+    def _stacks_around(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(s_tm1, s_t), uint8[B, H, W, history] each, for the transitions at `positions` (int64[B]).
+
+        Each distinct frame is fetched once (s_tm1 and s_t share all but one); OpenCV interleaves
+        the frames into channels-last stacks, several times faster than numpy's transposing copy.
+        """
+        window = positions[:, None] + np.arange(1 - self._history, 2)
+        keep = self._in_same_episode(window)
+        distinct, rows = np.unique(window[keep] % self._capacity, return_inverse=True)
+        frames = self._store.frames_at(distinct) + [np.zeros(self._frame_shape, dtype=np.uint8)]
+        frame_rows = np.full(window.shape, -1, dtype=np.int64)
+        frame_rows[keep] = rows
+        s_tm1, s_t = np.empty((2, len(positions), *self._frame_shape, self._history), dtype=np.uint8)
+        for sample, sample_rows in enumerate(frame_rows.tolist()):
+            stack = [frames[row] for row in sample_rows]
+            cv2.merge(stack[:-1], dst=s_tm1[sample])
+            cv2.merge(stack[1:], dst=s_t[sample])
+        return s_tm1, s_t
+
     def _in_same_episode(self, window: np.ndarray) -> np.ndarray:
         """bool[B, K]: False for the frames of each window (int64[B, K]) before its last episode start."""
         live_starts = self._episode_start[window % self._capacity] & (window >= self._oldest_position())
@@ -239,17 +257,6 @@ class ReplayMemory:
                 raise UserError(f"replay memory file {path} has {key} {meta.get(key)!r}, "
                                 f"but this run uses {expected[key]!r}")
         return meta
-
-
-def _channels_last(planes: np.ndarray) -> np.ndarray:
-    """uint8[K, B, H, W] planes -> uint8[B, H, W, K], interleaved by OpenCV.
-
-    numpy's transposing copy moves one byte at a time (about 1 ms for a batch of 32);
-    cv2.merge interleaves with SIMD, about ten times faster.
-    """
-    channels, batch, height, width = planes.shape
-    merged = cv2.merge([plane.reshape(batch * height, width) for plane in planes])
-    return merged.reshape(batch, height, width, channels)
 
 
 def _check_settings(capacity, history, compression):
