@@ -48,6 +48,7 @@ class Config:
     save_every: int = 10
     seed: int | None = None
     threads: int = 0
+    precision: str = "float32"
     continue_from: str | None = None
     render: bool = False
     out: str = "."
@@ -94,6 +95,8 @@ def build_parser():
     run.add_argument("--save-every", type=_positive, default=d.save_every, help="episodes between weight saves")
     run.add_argument("--seed", type=_count, default=None, help="random seed (default: drawn and saved in the config)")
     run.add_argument("--threads", type=_count, default=d.threads, help="CPU threads for the network (0: all cores)")
+    run.add_argument("--precision", choices=("float32", "bfloat16"), default=d.precision,
+                     help="bfloat16 runs the network in mixed precision (CPUs with AMX/AVX512-BF16, recent GPUs)")
     run.add_argument("--no-life-loss-signal", dest="life_loss_signal", action="store_false",
                      help="do not treat a lost life as a terminal for learning")
     run.add_argument("--idle-penalty", action="store_true",
@@ -355,6 +358,7 @@ def setup_backend(config):
     from agent import backend
 
     backend.configure_threads(config.threads)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.precision == "bfloat16" else "float32")
     keras.utils.set_random_seed(config.seed)
 
 

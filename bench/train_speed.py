@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Training speed of the real ``dqn_atari.py`` loop on Pong-v0, learning active.
+
+    python3 bench/train_speed.py                 # the defaults users get
+    python3 bench/train_speed.py --precision float32 --threads 1
+
+Runs ``dqn_atari.run_training`` (Double DQN, batch 32, train every 4 steps, target sync every
+1,000 steps) for ``--warmup`` steps, then for ``--steps`` more, timing the environment, the
+action choice and the train step through thin wrappers around the real objects. Prints
+``name: value`` lines.
+"""
+import argparse
+import dataclasses
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import dqn_atari  # noqa: E402
+
+
+class Timed:
+    """Forwards every attribute to ``inner`` and records the seconds spent in ``method``."""
+
+    def __init__(self, inner, method):
+        self._inner, self._method, self.seconds, self.started = inner, method, [], []
+
+    def __getattr__(self, name):
+        value = getattr(self._inner, name)
+        if name != self._method:
+            return value
+
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            self.started.append(start)
+            result = value(*args, **kwargs)
+            self.seconds.append(time.perf_counter() - start)
+            return result
+
+        return timed
+
+
+def run(config, steps):
+    """Trains ``steps`` agent steps; returns the timed env, agent.act and agent.train_step."""
+    env, game = dqn_atari.open_env(config, render=False)
+    agent = dqn_atari.make_agent(config, env.action_space.n)
+    timed_env, timed_agent_act = Timed(env, "step"), Timed(agent, "act")
+    timed_agent = Timed(timed_agent_act, "train_step")
+    memory = dqn_atari.make_memory(config)
+    with tempfile.TemporaryDirectory() as out:
+        files = dqn_atari.RunFiles.for_env(out, config.env_id)
+        dqn_atari.run_training(dataclasses.replace(config, steps=steps), timed_env, timed_agent,
+                               memory, files, game=game)
+        return timed_env, timed_agent_act, timed_agent
+
+
+def median_ms(seconds):
+    return statistics.median(seconds) * 1000 if seconds else float("nan")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="Pong-v0")
+    parser.add_argument("--warmup", type=int, default=1_000, help="steps before timing (learning from step 500)")
+    parser.add_argument("--steps", type=int, default=4_000, help="timed steps")
+    parser.add_argument("--threads", type=int, default=dqn_atari.Config.threads)
+    parser.add_argument("--precision", choices=("float32", "bfloat16"), default=dqn_atari.Config.precision)
+    parser.add_argument("--memory-compression", default=dqn_atari.Config.memory_compression)
+    args = parser.parse_args()
+    # Epsilon at its final 0.01 after the pre-fill: nearly every step runs the network, as late in a run.
+    config = dqn_atari.Config(env_id=args.env, pre_steps=500, memory_size=100_000, seed=0,
+                              epsilon_start=0.01, epsilon_end=0.01,
+                              threads=args.threads, precision=args.precision,
+                              memory_compression=args.memory_compression, out=tempfile.gettempdir())
+    dqn_atari.setup_backend(config)
+    env, act, train = run(config, args.warmup + args.steps)
+    timed_steps = args.steps - 1
+    learning_elapsed = env.started[-1] - env.started[args.warmup]
+    timed_train = [s for t, s in zip(train.started, train.seconds) if t >= env.started[args.warmup]]
+    from agent import backend
+
+    print(f"env: {args.env}")
+    print(f"backend: {backend.name()}")
+    print(f"precision: {args.precision}")
+    print(f"threads: {args.threads or 'all'} (cores: {dqn_atari.os.cpu_count()})")
+    print(f"memory_compression: {args.memory_compression}")
+    print(f"timed_steps: {timed_steps}")
+    print(f"sps: {timed_steps / max(learning_elapsed, 1e-9):.1f}")
+    print(f"train_step_ms: {median_ms(timed_train):.2f}")
+    print(f"act_ms: {median_ms([s for s in act.seconds[args.warmup:] if s > 5e-5]):.3f}")
+    print(f"env_step_ms: {median_ms(env.seconds[args.warmup:]):.3f}")
+    print(f"env_share: {sum(env.seconds[args.warmup:-1]) / learning_elapsed:.2f}")
+    print(f"train_share: {sum(timed_train) / learning_elapsed:.2f}")
+
+
+if __name__ == "__main__":
+    main()
