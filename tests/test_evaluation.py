@@ -2,6 +2,12 @@
 import dataclasses
 import json
 import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import ale_py.roms
 import gymnasium as gym
@@ -319,3 +325,40 @@ def test_frames_of_another_size_or_type_are_refused(tmp_path):
         with VideoRecorder(tmp_path / "game.gif") as recorder:
             recorder.add(np.zeros((210, 160), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The game window, for real, on a virtual X display
+
+WINDOW_SCRIPT = """
+import subprocess, evaluation
+env = evaluation.make_eval_env("Pong-v0", render_mode="human")
+summary = evaluation.evaluate(env, lambda state: 0, episodes=1, max_frames=120, seed=0)
+print(summary.describe())
+print(subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True, text=True, check=True).stdout)
+"""
+
+
+@pytest.fixture
+def virtual_display():
+    """A fresh Xvfb server's display name (``:N``); skipped where Xvfb or xwininfo is not installed."""
+    if shutil.which("Xvfb") is None or shutil.which("xwininfo") is None:
+        pytest.skip("needs Xvfb and xwininfo (Debian: apt-get install xvfb x11-utils)")
+    server = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "640x480x24", "-nolisten", "tcp"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        yield ":" + server.stdout.readline().strip()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_human_render_mode_opens_the_game_window_on_a_display(virtual_display):
+    environment = {**os.environ, "DISPLAY": virtual_display, "SDL_AUDIODRIVER": "dummy"}
+    result = subprocess.run([sys.executable, "-c", WINDOW_SCRIPT], cwd=Path(evaluation.__file__).parent,
+                            env=environment, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "1 game:" in result.stdout
+    window = re.search(r'"The Arcade Learning Environment".*?\s(\d+)x(\d+)\+', result.stdout)
+    assert window, result.stdout
+    assert int(window[1]) >= 160 and int(window[2]) >= 210 * 3 // 4
