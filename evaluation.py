@@ -28,7 +28,6 @@ ffmpeg (through imageio-ffmpeg) encodes them, H.264 for ``.mp4`` and a palette p
 import contextlib
 import dataclasses
 import json
-import math
 import types
 from pathlib import Path
 
