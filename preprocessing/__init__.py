@@ -30,13 +30,16 @@ from .env_ids import EnvIdError, resolve_env_id
 from .environment import make_env
 from .frames import FRAME_SIZE, FrameStack, preprocess
 from .rewards import clip_reward
+from .snapshot import env_snapshot, restore_env
 
 __all__ = [
     "EnvIdError",
     "FRAME_SIZE",
     "FrameStack",
     "clip_reward",
+    "env_snapshot",
     "make_env",
     "preprocess",
     "resolve_env_id",
+    "restore_env",
 ]

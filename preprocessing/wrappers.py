@@ -74,6 +74,8 @@ class FireReset(gym.Wrapper, RecordConstructorArgs):
     inside the emulator. Applied by ``make_env`` only to games whose action set has FIRE.
     """
 
+    snapshot_fields = ("_lives",)
+
     def __init__(self, env):
         RecordConstructorArgs.__init__(self)
         super().__init__(env)
@@ -104,6 +106,8 @@ class LifeLossFlag(gym.Wrapper, RecordConstructorArgs):
     its log row run to the real game over. With ``enabled=False`` the flag is always False.
     """
 
+    snapshot_fields = ("_lives",)
+
     def __init__(self, env, enabled=True):
         RecordConstructorArgs.__init__(self, enabled=enabled)
         super().__init__(env)
@@ -132,6 +136,8 @@ class IdlePenalty(gym.Wrapper, RecordConstructorArgs):
     The penalty is reported, never added to the reward, which stays the raw game score.
     ``penalty=0.0`` turns it off while keeping the key.
     """
+
+    snapshot_fields = ("_idle_run", "_lives")
 
     def __init__(self, env, penalty=-1.0, idle_decisions=30):
         RecordConstructorArgs.__init__(self, penalty=penalty, idle_decisions=idle_decisions)
