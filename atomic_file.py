@@ -25,7 +25,7 @@ def atomic_path(path):
         yield Path(temp_name)
         _fsync_file(temp_name)
         os.replace(temp_name, path)
-        _fsync_dir(path.parent)
+        fsync_folder(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
@@ -57,7 +57,8 @@ def _fsync_file(name):
         os.close(fd)
 
 
-def _fsync_dir(folder):
+def fsync_folder(folder):
+    """Makes a rename or a new file in ``folder`` durable."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -54,6 +54,9 @@ class Config:
     out: str = "."
     life_loss_signal: bool = True
     idle_penalty: bool = False
+    checkpoint_every: int = 50
+    keep_checkpoints: int = 2
+    save_memory: bool = True
 
 
 def build_parser():
@@ -102,6 +105,16 @@ def build_parser():
     run.add_argument("--idle-penalty", action="store_true",
                      help="reward -1 after 30 decisions without moving at the start of a round (learning only)")
     run.add_argument("--out", default=d.out, help="folder for the log, weights and configuration")
+    safety = parser.add_argument_group("checkpoints and resuming")
+    safety.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its newest complete checkpoint "
+                             "(steps, epsilon, memory, optimizer, log); --steps may be raised")
+    safety.add_argument("--checkpoint-every", type=_positive, default=d.checkpoint_every,
+                        help="episodes between full checkpoints (also taken on Ctrl-C/SIGTERM and at the end)")
+    safety.add_argument("--keep-checkpoints", type=_positive, default=d.keep_checkpoints,
+                        help="complete checkpoints kept")
+    safety.add_argument("--no-save-memory", dest="save_memory", action="store_false",
+                        help="leave the replay memory out of checkpoints (a resumed run refills it)")
     play = parser.add_argument_group("playing")
     play.add_argument("--play", metavar="WEIGHTS", help="play greedily with these weights and print each score")
     play.add_argument("--games", type=_positive, default=1, help="games to play with --play")
@@ -113,12 +126,21 @@ def config_from_args(args):
     return Config(**{key: value for key, value in vars(args).items() if key in fields})
 
 
+def explicit_fields(parser, args):
+    """The configuration fields the command line set to something other than their default."""
+    return {key for key, value in vars(args).items() if value != parser.get_default(key)}
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         if args.play:
             return play(config_from_args(args), args.play, args.games)
-        train(config_from_args(args))
+        if args.resume:
+            resume(config_from_args(args), explicit_fields(parser, args))
+        else:
+            train(config_from_args(args))
         return 0
     except UserError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
@@ -151,6 +173,10 @@ def train(config):
     validate(config)
     config = dataclasses.replace(config, seed=secrets.randbits(31) if config.seed is None else config.seed)
     files = RunFiles.for_env(ensure_writable_folder(config.out), config.env_id)
+    store = checkpoint_store(config)
+    if store.latest() is not None:
+        raise UserError(f"{store.folder} holds checkpoints of an earlier run: continue it with --resume, "
+                        f"or move that folder away, or choose another --out")
     setup_backend(config)
     env, game = open_env(config, render=config.render)
     agent = make_agent(config, env.action_space.n)
@@ -160,28 +186,151 @@ def train(config):
     save_config(files.config, config)
     print(f"training {config.env_id} ({env.action_space.n} actions) for {config.steps:,} steps; "
           f"log {files.log}, weights {files.weights}")
-    return run_training(config, env, agent, memory, files, game=game)
+    return run_training(config, env, agent, memory, files, game=game, checkpoints=store)
 
 
-def run_training(config, env, agent, memory, files, *, game):
-    """The training loop: act, store, learn, log. Shared by the CLI and the end-to-end test."""
-    from preprocessing import FrameStack
+# Settings a resumed run may change; any other flag must match the checkpoint's configuration.
+RESUMABLE_OVERRIDES = {"steps", "render", "threads", "out", "save_every", "checkpoint_every",
+                       "keep_checkpoints", "save_memory"}
+
+
+def resume(cli_config, explicit):
+    """Continues the run in ``--out`` from its newest complete checkpoint."""
+    from checkpoint import read_manifest
+    from runlog import truncate_after_step
+
+    files = RunFiles.for_env(ensure_writable_folder(cli_config.out), cli_config.env_id)
+    store = checkpoint_store(cli_config)
+    store.remove_partial()
+    folder = store.latest()
+    if folder is None:
+        raise UserError(f"no complete checkpoint of {cli_config.env_id} in {store.folder}")
+    manifest = read_manifest(folder)
+    config = resumed_config(manifest, cli_config, explicit, folder)
+    validate(config)
+    setup_backend(config)
+    env, game = open_env(config, render=config.render)
+    agent = make_agent(config, env.action_space.n)
+    memory = make_memory(config)
+    progress = restore_checkpoint(folder, config, agent, memory, env, game)
+    dropped = truncate_after_step(files.log, progress.step) if files.log.exists() else 0
+    save_config(files.config, config)
+    print(f"resuming {config.env_id} from {folder.name}: step {progress.step:,}, "
+          f"episode {progress.tally.episodes}" + (f"; dropped {dropped} log rows after it" if dropped else ""))
+    return run_training(config, env, agent, memory, files, game=game, checkpoints=store, progress=progress)
+
+
+def resumed_config(manifest, cli_config, explicit, folder):
+    """The checkpoint's configuration with the overrides the command line may make."""
+    saved = manifest.get("config", {})
+    if saved.get("env_id") != cli_config.env_id:
+        raise UserError(f"checkpoint {folder} belongs to {saved.get('env_id')}, not {cli_config.env_id}")
+    for key in sorted(explicit - RESUMABLE_OVERRIDES - {"resume"}):
+        if key in saved and saved[key] != getattr(cli_config, key):
+            raise UserError(f"checkpoint {folder} was made with {key}={saved[key]!r}, but this command "
+                            f"asks for {getattr(cli_config, key)!r}; only {', '.join(sorted(RESUMABLE_OVERRIDES))} may change")
+    known = {f.name for f in dataclasses.fields(Config)}
+    overrides = {key: getattr(cli_config, key) for key in RESUMABLE_OVERRIDES & explicit | {"out"}}
+    return dataclasses.replace(Config(**{k: v for k, v in saved.items() if k in known}), **overrides)
+
+
+def checkpoint_store(config):
+    from checkpoint import CheckpointStore
+
+    return CheckpointStore(Path(config.out) / f"{config.env_id.replace('/', '_')}_checkpoints",
+                           keep=config.keep_checkpoints)
+
+
+def write_checkpoint(store, config, agent, memory, env, progress, game):
+    """Everything needed to continue exactly: networks, optimizer, memory, counters and RNGs."""
+    import pickle
+    import random
+
+    import numpy as np
+
+    from agent import save_weights as write_weights
+    from atomic_file import atomic_path, write_bytes
+    from preprocessing import env_snapshot
+
+    def write_files(folder):
+        write_weights(folder / "online.h5", agent.online, game=game)
+        write_weights(folder / "target.h5", agent.target, game=game)
+        with atomic_path(folder / "optimizer.npz") as temp, open(temp, "wb") as f:
+            np.savez(f, **{f"{i:04d}": _to_numpy(v) for i, v in enumerate(agent.optimizer.variables)})
+        if config.save_memory:
+            memory.save(folder / "memory.npz")
+        write_bytes(folder / "progress.pkl", pickle.dumps({
+            "step": progress.step, "tally": progress.tally, "stack": progress.stack,
+            "state": progress.state, "elapsed": time.monotonic() - progress.tally.started,
+            "env": env_snapshot(env), "agent_rng": agent.rng.bit_generator.state,
+            "python_random": random.getstate(), "numpy_random": np.random.get_state()}))
+
+    return store.save(progress.step, write_files, {
+        "env_id": config.env_id, "game": game, "episodes": progress.tally.episodes,
+        "config": dataclasses.asdict(config)})
+
+
+def restore_checkpoint(folder, config, agent, memory, env, game):
+    """Loads a checkpoint written by ``write_checkpoint``; returns the run's Progress."""
+    import pickle
+    import random
+
+    import numpy as np
+
+    from agent import load_weights
+    from checkpoint import CheckpointError
+    from preprocessing import restore_env
+
+    load_weights(folder / "online.h5", agent.online, game=game)
+    load_weights(folder / "target.h5", agent.target, game=game)
+    try:
+        with np.load(folder / "optimizer.npz") as saved:
+            for variable, key in zip(agent.optimizer.variables, sorted(saved.files), strict=True):
+                variable.assign(saved[key])
+        data = pickle.loads((folder / "progress.pkl").read_bytes())
+        restore_env(env, data["env"])
+    except (OSError, ValueError, KeyError, pickle.UnpicklingError, EOFError) as error:
+        raise CheckpointError(f"checkpoint {folder} cannot be restored: {error}") from None
+    agent.rng.bit_generator.state = data["agent_rng"]
+    random.setstate(data["python_random"])
+    np.random.set_state(data["numpy_random"])
+    tally = data["tally"]
+    tally.started = time.monotonic() - data["elapsed"]
+    progress = Progress(data["step"], tally, data["stack"], data["state"])
+    if (folder / "memory.npz").exists():
+        memory.load(folder / "memory.npz")
+    else:
+        memory.start_episode(progress.state[..., -1])
+    return progress
+
+
+def _to_numpy(variable):
+    import keras
+
+    return keras.ops.convert_to_numpy(variable.value)
+
+
+def run_training(config, env, agent, memory, files, *, game, checkpoints=None, progress=None):
+    """The training loop: act, store, learn, log. Shared by the CLI and the end-to-end test.
+
+    ``progress`` continues a resumed run; ``checkpoints`` (a CheckpointStore) receives a
+    checkpoint every ``config.checkpoint_every`` episodes, on SIGINT/SIGTERM, and at the end.
+    """
     from runlog import RunLogWriter
 
     policy_epsilon = epsilon_policy(config)
-    stack = FrameStack()
-    tally = RunTally(started=time.monotonic())
-    frame, _ = env.reset(seed=config.seed)
-    state = stack.reset(frame)
-    memory.start_episode(frame)
-    with RunLogWriter(files.log) as log, StatusLine(config.steps) as status:
-        for step in range(1, config.steps + 1):
+    progress = progress or Progress.start(config, env, memory)
+    tally = progress.tally
+    with RunLogWriter(files.log) as log, StatusLine(config.steps, progress.step) as status, \
+            StopRequest() as stop:
+        while progress.step < config.steps and not stop.requested:
+            step = progress.step = progress.step + 1
             epsilon = policy_epsilon(step - 1)
-            action = agent.act(state, epsilon)
+            action = agent.act(progress.state, epsilon)
             frame, reward, terminated, truncated, info = env.step(action)
             learning_terminal = terminated or (config.life_loss_signal and info.get("life_lost", False))
             memory.add(action, reward + info.get("idle_penalty", 0.0), frame, learning_terminal, truncated)
-            state = stack.append(frame)
+            progress.state = progress.stack.append(frame)
             tally.episode.add_step(reward)
             if learning_due(config, step, len(memory)):
                 tally.episode.add_learning(*agent.train_step(memory.sample(config.batch_size)))
@@ -193,12 +342,66 @@ def run_training(config, env, agent, memory, files, *, game):
                 status.episode_done(record, tally)
                 if record.episode % config.save_every == 0:
                     save_weights(files.weights, agent, game)
-                frame, _ = env.reset()
-                state = stack.reset(frame)
-                memory.start_episode(frame)
+                progress.new_episode(env, memory)
+                if checkpoints and record.episode % config.checkpoint_every == 0:
+                    write_checkpoint(checkpoints, config, agent, memory, env, progress, game)
             status.update(step, epsilon, tally)
     save_weights(files.weights, agent, game)
+    if checkpoints:
+        folder = write_checkpoint(checkpoints, config, agent, memory, env, progress, game)
+        if stop.requested:
+            print(f"stopped at step {progress.step:,}; checkpoint {folder}; continue with --resume")
     return tally
+
+
+class Progress:
+    """Where a run stands between two steps, beyond the networks and the replay memory."""
+
+    def __init__(self, step, tally, stack, state):
+        self.step, self.tally, self.stack, self.state = step, tally, stack, state
+
+    @classmethod
+    def start(cls, config, env, memory):
+        from preprocessing import FrameStack
+
+        progress = cls(0, RunTally(started=time.monotonic()), FrameStack(), None)
+        progress.new_episode(env, memory, seed=config.seed)
+        return progress
+
+    def new_episode(self, env, memory, seed=None):
+        frame, _ = env.reset(seed=seed)
+        self.state = self.stack.reset(frame)
+        memory.start_episode(frame)
+
+
+class StopRequest:
+    """Turns SIGINT (Ctrl-C) and SIGTERM into a flag the loop checks after each step."""
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                self._previous[name] = signal.signal(getattr(signal, name), self._request)
+        return self
+
+    def __exit__(self, *exc_info):
+        import signal
+
+        for name, handler in self._previous.items():
+            signal.signal(getattr(signal, name), handler)
+
+    def _request(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
 
 
 def epsilon_policy(config):
@@ -270,11 +473,12 @@ def _mean_or_none(values):
 class StatusLine:
     """A progress bar on a terminal (tqdm) and one printed line per finished episode."""
 
-    def __init__(self, total_steps):
+    def __init__(self, total_steps, first_step=0):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True, disable=None, file=sys.stderr)
-        self.last_step = 0
+        self.bar = tqdm(total=total_steps, initial=first_step, unit="step", dynamic_ncols=True,
+                        disable=None, file=sys.stderr)
+        self.last_step = first_step
         self.last_time = time.monotonic()
         self.steps_per_second = 0.0
 

@@ -1,0 +1,180 @@
+"""Crash-safe checkpoints and exact resume, down to killing a real training process mid-save."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from checkpoint import MANIFEST, PAUSE_BEFORE_MANIFEST, CheckpointError, CheckpointStore, read_manifest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RUN = ["-env", "Pong-v0", "--memory-size", "5000", "--target-update", "300", "--seed", "0",
+       "--threads", "1", "--epsilon-steps", "2000"]
+
+
+def cli(*args, env_extra=None, **popen):
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env_extra or {}))
+    return [sys.executable, str(REPO_ROOT / "dqn_atari.py"), *map(str, args)], env
+
+
+def run_cli(*args, env_extra=None):
+    command, env = cli(*args, env_extra=env_extra)
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+def log_without_wall_time(path):
+    rows = [line.split(",") for line in Path(path).read_text().splitlines()]
+    wall = rows[0].index("wall_time")
+    return [row[:wall] + row[wall + 1:] for row in rows]
+
+
+def weights(path):
+    with h5py.File(path) as f:
+        return [np.asarray(f["weights"][key]) for key in sorted(f["weights"])]
+
+
+def checkpoint_steps(out):
+    return [int(p.name.split("-")[1]) for p in CheckpointStore(out / "Pong-v0_checkpoints").complete()]
+
+
+# ---------------------------------------------------------------------------------------------
+# The store
+
+
+def fake_files(folder, payload=b"x" * 100):
+    (folder / "a.bin").write_bytes(payload)
+
+
+def test_store_keeps_the_newest_complete_checkpoints_and_ignores_partial_ones(tmp_path):
+    store = CheckpointStore(tmp_path, keep=2)
+    for step in (10, 20, 30):
+        store.save(step, fake_files, {"env_id": "Pong-v0"})
+    assert [p.name for p in store.complete()] == ["step-000000000020", "step-000000000030"]
+    leftover = tmp_path / ".step-000000000040.partial"
+    leftover.mkdir()
+    (leftover / "a.bin").write_bytes(b"half")
+    assert store.latest().name == "step-000000000030"
+    store.remove_partial()
+    assert not leftover.exists()
+    assert read_manifest(store.latest())["env_id"] == "Pong-v0"
+
+
+def test_a_checkpoint_with_a_truncated_file_is_not_complete(tmp_path):
+    store = CheckpointStore(tmp_path)
+    store.save(1, fake_files, {})
+    newest = store.save(2, fake_files, {})
+    (newest / "a.bin").write_bytes(b"x" * 10)
+    assert store.latest().name == "step-000000000001"
+    with pytest.raises(CheckpointError, match="wrong size"):
+        read_manifest(newest)
+
+
+def test_a_failed_save_leaves_earlier_checkpoints_untouched(tmp_path):
+    store = CheckpointStore(tmp_path)
+    good = store.save(5, fake_files, {})
+
+    def exploding(folder):
+        (folder / "a.bin").write_bytes(b"partial")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        store.save(6, exploding, {})
+    assert store.latest() == good and json.loads((good / MANIFEST).read_text())["step"] == 5
+
+
+# ---------------------------------------------------------------------------------------------
+# The real command line
+
+
+def test_resume_after_half_the_steps_gives_the_same_weights_and_log(tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert run_cli(*RUN, "-pre", 600, "--steps", 1600, "--out", straight).returncode == 0
+    first = run_cli(*RUN, "-pre", 600, "--steps", 800, "--out", split)
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = run_cli(*RUN, "-pre", 600, "--steps", 1600, "--out", split, "--resume")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "resuming Pong-v0 from step-000000000800: step 800" in second.stdout
+
+    assert log_without_wall_time(split / "Pong-v0_log.txt") == log_without_wall_time(straight / "Pong-v0_log.txt")
+    for a, b in zip(weights(straight / "Pong-v0_weights.h5"), weights(split / "Pong-v0_weights.h5"), strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_kill_9_during_a_checkpoint_write_then_resume_from_the_previous_one(tmp_path):
+    command, env = cli(*RUN, "-pre", 5000, "--steps", 5000, "--checkpoint-every", 1, "--out", tmp_path,
+                       env_extra={PAUSE_BEFORE_MANIFEST: "2"})
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pending = 0
+    deadline = time.monotonic() + 120
+    while pending < 2 and time.monotonic() < deadline:
+        line = process.stderr.readline()
+        pending += "manifest pending" in line
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert pending == 2, "the run should have reached its second checkpoint"
+
+    folder = tmp_path / "Pong-v0_checkpoints"
+    assert list(folder.glob(".step-*.partial")), "the kill hit the second save before its manifest"
+    (first_step,) = checkpoint_steps(tmp_path)
+    log_rows = log_without_wall_time(tmp_path / "Pong-v0_log.txt")
+    assert len(log_rows) == 3, "header, episode 1, episode 2 (logged before its checkpoint)"
+
+    resumed = run_cli(*RUN, "-pre", 5000, "--steps", first_step + 10, "--out", tmp_path, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"step {first_step:,}, episode 1; dropped 1 log rows" in resumed.stdout
+    assert not list(folder.glob(".step-*.partial"))
+    assert log_without_wall_time(tmp_path / "Pong-v0_log.txt") == log_rows[:2]
+    assert checkpoint_steps(tmp_path) == [first_step, first_step + 10]
+
+
+def test_sigterm_writes_a_checkpoint_and_exits_cleanly(tmp_path):
+    command, env = cli(*RUN, "-pre", 100, "--steps", 100_000, "--out", tmp_path)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline().startswith("training Pong-v0")
+    time.sleep(8)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err[-2000:]
+    assert "continue with --resume" in out
+    (step,) = checkpoint_steps(tmp_path)
+    assert 0 < step < 100_000
+    assert read_manifest(CheckpointStore(tmp_path / "Pong-v0_checkpoints").latest())["step"] == step
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("finished")
+    result = run_cli(*RUN, "-pre", 100, "--steps", 150, "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out
+
+
+def assert_refused(result, fragment):
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert fragment in result.stderr
+
+
+def test_resume_refuses_other_games_configurations_and_missing_checkpoints(finished_run, tmp_path):
+    assert_refused(run_cli("--resume", "--out", tmp_path), "no complete checkpoint of Pong-v0")
+    assert_refused(run_cli(*RUN, "--resume", "--out", finished_run, "--lr", "0.001"), "learning_rate")
+    assert_refused(run_cli("-env", "Breakout-v0", "--resume", "--out", finished_run),
+                   "no complete checkpoint of Breakout-v0")
+    assert_refused(run_cli(*RUN, "--steps", 10, "--out", finished_run), "--resume")
+
+
+def test_a_damaged_checkpoint_is_refused_and_left_as_it_is(finished_run):
+    newest = CheckpointStore(finished_run / "Pong-v0_checkpoints").latest()
+    progress = newest / "progress.pkl"
+    damaged = bytes(len(progress.read_bytes()))
+    progress.write_bytes(damaged)
+    log_before = (finished_run / "Pong-v0_log.txt").read_bytes()
+    assert_refused(run_cli(*RUN, "--resume", "--steps", 300, "--out", finished_run), "cannot be restored")
+    assert progress.read_bytes() == damaged
+    assert (finished_run / "Pong-v0_log.txt").read_bytes() == log_before
