@@ -6,18 +6,24 @@ only keeps bytes, so the compressed store is bit-exact with the raw one by const
 """
 import numpy as np
 
+from memory.byte_ring import ByteRing
 from memory.codecs import CODECS, train_dictionary
 from memory.snapshot_file import check_layout
 
 COMPRESSIONS = ("zstd", "lz4", "none")
 
-FIRST_DICTIONARY_AFTER = 1_000
-"""Frames stored before the first dictionary is trained (0.1 s of training on 1,000 frames)."""
-DICTIONARY_EVERY = 100_000
-"""Frames between dictionaries, so the dictionary follows the screens a learning agent reaches."""
+FIRST_DICTIONARY_AFTER = 2_000
 DICTIONARY_SAMPLE_FRAMES = 2_000
-ARENA_INITIAL_BYTES = 1 << 20
-ARENA_GROWTH = 1.25
+"""A dictionary learns from this many of the newest frames (0.2 s of training). zstd's trainer
+fills a 64 KiB dictionary only from about 2,000 frames: on 1,000 frames of Breakout it builds
+4 KiB and frames come out twice as large."""
+DICTIONARY_CHECK_EVERY = 10_000
+RETRAIN_WHEN_LARGER = 1.25
+"""A new dictionary is trained when the last DICTIONARY_CHECK_EVERY frames compress this much
+worse than the first ones did after the current dictionary was trained: the agent has reached
+screens the dictionary does not know."""
+MIN_FRAMES_BETWEEN_DICTIONARIES = 100_000
+"""Bounds the dictionaries alive at once (each adds a decoder call to every sample)."""
 
 
 class RawFrameStore:
@@ -37,6 +43,9 @@ class RawFrameStore:
     def nbytes(self) -> int:
         return self._frames.nbytes
 
+    def stats(self) -> dict:
+        return {"stored_frame_bytes": float(self._frames[0].nbytes), "dictionaries": 0}
+
     def state(self) -> dict[str, np.ndarray]:
         return {"frames": self._frames}
 
@@ -46,54 +55,44 @@ class RawFrameStore:
 
 
 class CompressedFrameStore:
-    """Frames compressed one by one into a circular byte arena, found by per-slot offsets.
+    """Frames compressed one by one into a `ByteRing`, decompressed only when asked for.
 
-    Per frame the index costs 14 bytes (int64 offset, int32 length, uint16 dictionary number);
-    the compressed bytes lie back to back in one uint8 arena, oldest first, so freeing the
-    oldest frame frees the arena's tail. Offsets are logical (they only grow); a frame's bytes
-    start at `offset % arena.size` and never straddle the arena's end. The arena grows by
-    `ARENA_GROWTH` when the live frames outgrow it, rebasing offsets to the tail.
-
-    A zstd dictionary is trained from the store's own frames after `first_dictionary_after`
-    frames and again every `dictionary_every` frames; each frame records the dictionary it was
-    compressed with, and a dictionary is dropped when its last frame is overwritten.
+    Per frame the index costs 14 bytes (ring offset and length, uint16 dictionary number).
+    A zstd dictionary trained on the store's own frames (see RETRAIN_WHEN_LARGER for when)
+    shrinks frames two to four times further than plain zstd and speeds up decoding; each frame
+    records the dictionary it was compressed with, and a dictionary is dropped when its last
+    frame is overwritten.
     """
 
     def __init__(self, capacity: int, frame_shape: tuple[int, int], compression: str, *,
                  first_dictionary_after: int = FIRST_DICTIONARY_AFTER,
-                 dictionary_every: int = DICTIONARY_EVERY,
-                 dictionary_sample_frames: int = DICTIONARY_SAMPLE_FRAMES):
+                 dictionary_check_every: int = DICTIONARY_CHECK_EVERY,
+                 dictionary_sample_frames: int = DICTIONARY_SAMPLE_FRAMES,
+                 min_frames_between_dictionaries: int = MIN_FRAMES_BETWEEN_DICTIONARIES):
         self._capacity = capacity
         self._frame_shape = tuple(frame_shape)
         self._frame_bytes = int(np.prod(frame_shape))
         self._compression = compression
         self._first_dictionary_after = first_dictionary_after
-        self._dictionary_every = dictionary_every
+        self._dictionary_check_every = dictionary_check_every
         self._dictionary_sample_frames = dictionary_sample_frames
-        self._offsets = np.zeros(capacity, dtype=np.int64)
-        self._lengths = np.zeros(capacity, dtype=np.int32)
+        self._min_frames_between_dictionaries = min_frames_between_dictionaries
+        self._ring = ByteRing(capacity)
         self._dictionary_ids = np.zeros(capacity, dtype=np.uint16)
-        self._arena = np.zeros(ARENA_INITIAL_BYTES, dtype=np.uint8)
-        self._head = 0
         self._frames_written = 0
         self._frames_since_dictionary = 0
+        self._reference_bytes = 0.0
         self._dictionaries = {0: b""}
         self._codecs = {0: self._make_codec(b"")}
 
     def put(self, slot: int, frame: np.ndarray):
-        if slot != self._frames_written % self._capacity:
-            raise ValueError(f"frames must be stored in ring order: slot {slot} given, "
-                             f"{self._frames_written % self._capacity} expected")
         current_id = max(self._codecs)
-        data = self._codecs[current_id].compress(np.ascontiguousarray(frame, dtype=np.uint8))
-        self._offsets[slot] = self._append(data, self._tail_after_overwrite())
-        self._lengths[slot] = len(data)
+        self._ring.put(slot, self._codecs[current_id].compress(np.ascontiguousarray(frame)))
         self._dictionary_ids[slot] = current_id
         self._frames_written += 1
         self._drop_unused_dictionaries()
         self._frames_since_dictionary += 1
-        if self._frames_since_dictionary >= self._dictionary_interval():
-            self._train_next_dictionary()
+        self._train_dictionary_when_due()
 
     def frames_at(self, slots: np.ndarray) -> list[np.ndarray]:
         """uint8[H, W] for each slot in `slots` (int64[N]), decompressed.
@@ -117,26 +116,34 @@ class CompressedFrameStore:
 
     @property
     def nbytes(self) -> int:
-        index = self._offsets.nbytes + self._lengths.nbytes + self._dictionary_ids.nbytes
-        return self._arena.nbytes + index + sum(len(d) for d in self._dictionaries.values())
+        dictionaries = sum(len(dictionary) for dictionary in self._dictionaries.values())
+        return self._ring.nbytes + self._dictionary_ids.nbytes + dictionaries
 
     @property
     def compressed_frame_bytes(self) -> float:
         """Mean compressed size of the frames the store holds now."""
-        live = min(self._frames_written, self._capacity)
-        return float(self._lengths[:live].mean()) if live else 0.0
+        return self._mean_bytes_of_newest(self._capacity)
+
+    def stats(self) -> dict:
+        return {"stored_frame_bytes": self.compressed_frame_bytes,
+                "dictionaries": len([number for number in self._dictionaries if number])}
 
     @property
     def dictionary_ids(self) -> list[int]:
+        """The dictionaries kept: those of live frames and the one new frames use (0 is none)."""
         return sorted(self._dictionaries)
+
+    def stored_bytes(self, slots: np.ndarray) -> np.ndarray:
+        """int32[N]: compressed sizes of the frames at `slots`."""
+        return self._ring.lengths(slots)
 
     def state(self) -> dict[str, np.ndarray]:
         ids = sorted(self._dictionaries)
         return {
-            "offsets": self._offsets, "lengths": self._lengths,
-            "dictionary_ids": self._dictionary_ids, "arena": self._arena,
-            "counters": np.array([self._head, self._frames_written, self._frames_since_dictionary],
-                                 dtype=np.int64),
+            **{"ring_" + name: array for name, array in self._ring.state().items()},
+            "dictionary_ids": self._dictionary_ids,
+            "counters": np.array([self._frames_written, self._frames_since_dictionary], dtype=np.int64),
+            "reference_bytes": np.array(self._reference_bytes, dtype=np.float64),
             "dictionary_numbers": np.array(ids, dtype=np.int64),
             "dictionary_lengths": np.array([len(self._dictionaries[i]) for i in ids], dtype=np.int64),
             "dictionary_bytes": np.frombuffer(b"".join(self._dictionaries[i] for i in ids),
@@ -144,17 +151,18 @@ class CompressedFrameStore:
         }
 
     def restore(self, state: dict[str, np.ndarray]):
-        offsets, lengths, ids = state["offsets"], state["lengths"], state["dictionary_ids"]
-        for name, array in (("offsets", offsets), ("lengths", lengths), ("dictionary_ids", ids)):
-            check_layout(getattr(self, "_" + name), array, name)
-        head, frames_written, frames_since_dictionary = (int(value) for value in state["counters"])
+        ids = state["dictionary_ids"]
+        check_layout(self._dictionary_ids, ids, "dictionary_ids")
+        frames_written, frames_since_dictionary = (int(value) for value in state["counters"])
+        reference_bytes = float(state["reference_bytes"])
         dictionaries = _split_dictionaries(
             state["dictionary_numbers"], state["dictionary_lengths"], state["dictionary_bytes"])
         codecs = {number: self._make_codec(dictionary) for number, dictionary in dictionaries.items()}
-        self._offsets, self._lengths, self._dictionary_ids = offsets, lengths, ids
-        self._arena = state["arena"]
-        self._head, self._frames_written = head, frames_written
-        self._frames_since_dictionary = frames_since_dictionary
+        self._ring.restore({name[len("ring_"):]: array for name, array in state.items()
+                            if name.startswith("ring_")})
+        self._dictionary_ids = ids
+        self._frames_written, self._frames_since_dictionary = frames_written, frames_since_dictionary
+        self._reference_bytes = reference_bytes
         self._dictionaries, self._codecs = dictionaries, codecs
 
     def _make_codec(self, dictionary: bytes):
@@ -164,65 +172,43 @@ class CompressedFrameStore:
         """uint8[H, W] views of the frames at `slots`, all compressed with one dictionary."""
         if not len(slots):
             return []
-        starts = self._offsets[slots] % self._arena.size
-        lengths = self._lengths[slots].astype(np.int64)
-        decoded = self._codecs[dictionary_id].decompress_many(self._arena, starts, lengths)
+        starts, lengths = self._ring.locate(slots)
+        decoded = self._codecs[dictionary_id].decompress_many(self._ring.arena, starts, lengths)
         return [np.frombuffer(frame, dtype=np.uint8).reshape(self._frame_shape) for frame in decoded]
 
-    def _tail_after_overwrite(self) -> int:
-        """Logical offset of the oldest frame that stays live once the next frame is written."""
-        oldest_kept = max(0, self._frames_written - self._capacity + 1)
-        if oldest_kept == self._frames_written:
-            return self._head
-        return int(self._offsets[oldest_kept % self._capacity])
+    def _newest_slots(self, count: int) -> np.ndarray:
+        count = min(count, self._frames_written, self._capacity)
+        return np.arange(self._frames_written - count, self._frames_written) % self._capacity
 
-    def _append(self, data: bytes, tail: int) -> int:
-        """Copy `data` to the arena's head and return its logical offset; grow when it does not fit."""
-        offset = self._unwrapped_position(len(data))
-        if offset + len(data) - tail > self._arena.size:
-            self._grow(tail, len(data))
-            offset = self._unwrapped_position(len(data))
-        start = offset % self._arena.size
-        self._arena[start:start + len(data)] = np.frombuffer(data, dtype=np.uint8)
-        self._head = offset + len(data)
-        return offset
+    def _mean_bytes_of_newest(self, count: int) -> float:
+        slots = self._newest_slots(count)
+        return float(self.stored_bytes(slots).mean()) if len(slots) else 0.0
 
-    def _unwrapped_position(self, length: int) -> int:
-        """The head, or the arena's next lap when `length` bytes would straddle its end."""
-        size = self._arena.size
-        if self._head % size + length > size:
-            return (self._head // size + 1) * size
-        return self._head
-
-    def _grow(self, tail: int, incoming: int):
-        """Move the live bytes [tail, head) to the start of a larger arena and rebase the offsets."""
-        live = self._head - tail
-        size = self._arena.size
-        grown = np.zeros(max(int(size * ARENA_GROWTH), live + incoming), dtype=np.uint8)
-        start = tail % size
-        first_part = min(live, size - start)
-        grown[:first_part] = self._arena[start:start + first_part]
-        grown[first_part:live] = self._arena[:live - first_part]
-        self._arena = grown
-        self._offsets -= tail
-        self._head = live
-
-    def _dictionary_interval(self) -> int:
-        return self._first_dictionary_after if max(self._codecs) == 0 else self._dictionary_every
+    def _train_dictionary_when_due(self):
+        """Train the first dictionary early, later ones only when frames compress notably worse."""
+        if max(self._codecs) == 0:
+            if self._frames_since_dictionary >= self._first_dictionary_after:
+                self._train_next_dictionary()
+            return
+        if self._frames_since_dictionary % self._dictionary_check_every:
+            return
+        recent = self._mean_bytes_of_newest(self._dictionary_check_every)
+        if not self._reference_bytes:
+            self._reference_bytes = recent
+        elif (recent > self._reference_bytes * RETRAIN_WHEN_LARGER
+              and self._frames_since_dictionary >= self._min_frames_between_dictionaries):
+            self._train_next_dictionary()
 
     def _train_next_dictionary(self):
         self._frames_since_dictionary = 0
-        recent = min(self._dictionary_sample_frames, self._frames_written, self._capacity)
-        newest = self._frames_written
-        slots = np.arange(newest - recent, newest) % self._capacity
-        dictionary = train_dictionary(self.frames(slots))
-        if dictionary is None:
-            return
+        self._reference_bytes = 0.0
         number = max(self._codecs) + 1
         if number > np.iinfo(self._dictionary_ids.dtype).max:
             return
-        self._dictionaries[number] = dictionary
-        self._codecs[number] = self._make_codec(dictionary)
+        dictionary = train_dictionary(self.frames(self._newest_slots(self._dictionary_sample_frames)))
+        if dictionary is not None:
+            self._dictionaries[number] = dictionary
+            self._codecs[number] = self._make_codec(dictionary)
 
     def _drop_unused_dictionaries(self):
         """Forget dictionaries older than the one the oldest live frame was compressed with."""

@@ -96,6 +96,10 @@ class ReplayMemory:
         flags = sum(getattr(self, "_" + name).nbytes for name in _TRANSITION_ARRAYS)
         return self._store.nbytes + flags
 
+    def stats(self) -> dict:
+        """For logs: bytes held, mean bytes per stored frame, trained dictionaries in use."""
+        return {"nbytes": self.nbytes, **self._store.stats()}
+
     @property
     def frames_written(self) -> int:
         """Frames stored since the memory was created; the next frame goes to this position."""
@@ -214,8 +218,11 @@ class ReplayMemory:
     def _stacks_around(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(s_tm1, s_t), uint8[B, H, W, history] each, for the transitions at `positions` (int64[B]).
 
-        Each distinct frame is fetched once (s_tm1 and s_t share all but one); OpenCV interleaves
-        the frames into channels-last stacks, several times faster than numpy's transposing copy.
+        Each distinct frame is fetched once (s_tm1 and s_t share all but one). OpenCV interleaves
+        each sample's frames straight from the store into channels-last stacks, several times
+        faster than numpy's transposing copy; gathering the frames into planes first would add
+        megabytes of short-lived copies whose fresh pages cost more than the merges save.
+        Both stacks share one allocation, which the allocator then reuses batch after batch.
         """
         window = positions[:, None] + np.arange(1 - self._history, 2)
         keep = self._in_same_episode(window)

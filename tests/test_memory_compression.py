@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from memory import COMPRESSIONS, ReplayMemory
+from memory.byte_ring import ByteRing
 from memory.codecs import CODECS, train_dictionary
 from memory.frame_stores import CompressedFrameStore, RawFrameStore
 
@@ -19,14 +20,14 @@ COMPRESSED = [name for name in COMPRESSIONS if name != "none"]
 
 @pytest.fixture(scope="module")
 def breakout():
-    """uint8[1600, 84, 84] frames and bool[1600] episode ends of random Breakout play."""
+    """uint8[2600, 84, 84] frames and bool[2600] episode ends of random Breakout play."""
     gymnasium.register_envs(ale_py)
     env = gymnasium.make("ALE/Breakout-v5", obs_type="grayscale", frameskip=4,
                          repeat_action_probability=0.0)
     rng = np.random.default_rng(0)
     observation, _ = env.reset(seed=0)
     frames, ends = [], []
-    for _ in range(1600):
+    for _ in range(2600):
         frames.append(cv2.resize(observation, SHAPE[::-1], interpolation=cv2.INTER_AREA))
         observation, _, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
         ends.append(terminated or truncated)
@@ -48,13 +49,13 @@ def fill(memory: ReplayMemory, frames: np.ndarray, ends: np.ndarray):
 
 @pytest.mark.parametrize("compression", COMPRESSED)
 def test_compressed_batches_equal_the_raw_ring_bit_for_bit(breakout, compression):
-    frames, ends = breakout
-    raw = ReplayMemory(1200, compression="none", seed=11)
-    compressed = ReplayMemory(1200, compression=compression, seed=11)
+    frames, ends = breakout  # 2,600 frames in 2,200 slots: some with a dictionary, some without
+    raw = ReplayMemory(2200, compression="none", seed=11)
+    compressed = ReplayMemory(2200, compression=compression, seed=11)
     for memory in (raw, compressed):
         fill(memory, frames, ends)
 
-    assert len(compressed) == len(raw) > 1000
+    assert len(compressed) == len(raw) > 2000
     for _ in range(5):
         for raw_field, compressed_field in zip(raw.sample(32), compressed.sample(32)):
             np.testing.assert_array_equal(compressed_field, raw_field)
@@ -64,12 +65,12 @@ def test_compressed_batches_equal_the_raw_ring_bit_for_bit(breakout, compression
 @pytest.mark.parametrize("compression", COMPRESSED)
 def test_compressed_memory_round_trips_through_a_file(breakout, compression, tmp_path):
     frames, ends = breakout
-    original = ReplayMemory(1200, compression=compression, seed=4)
+    original = ReplayMemory(2200, compression=compression, seed=4)
     fill(original, frames, ends)
     path = tmp_path / "memory.npz"
 
     original.save(path)
-    resumed = ReplayMemory(1200, compression=compression)
+    resumed = ReplayMemory(2200, compression=compression)
     resumed.load(path)
 
     for memory in (original, resumed):
@@ -80,27 +81,59 @@ def test_compressed_memory_round_trips_through_a_file(breakout, compression, tmp
 
 def small_store(compression: str, capacity: int) -> CompressedFrameStore:
     return CompressedFrameStore(capacity, SHAPE, compression, first_dictionary_after=100,
-                                dictionary_every=300, dictionary_sample_frames=100)
+                                dictionary_check_every=100, dictionary_sample_frames=100,
+                                min_frames_between_dictionaries=100)
 
 
 @pytest.mark.parametrize("compression", COMPRESSED)
-def test_dictionaries_are_trained_used_and_dropped_with_their_last_frame(breakout, compression):
+def test_a_dictionary_trained_on_the_game_shrinks_its_frames(breakout, compression):
+    frames, _ = breakout
+    store = CompressedFrameStore(2600, SHAPE, compression)
+
+    for position in range(2600):
+        store.put(position, frames[position])
+
+    with_dictionary = store.stored_bytes(np.arange(2000, 2600))
+    plain = CODECS[compression](frames[0].size)
+    without = [len(plain.compress(frame)) for frame in frames[2000:2600]]
+    assert store.dictionary_ids == [0, 1]
+    assert with_dictionary.mean() < 0.8 * np.mean(without)
+
+
+@pytest.mark.parametrize("compression", COMPRESSED)
+def test_dictionaries_are_dropped_with_their_last_frame(breakout, compression):
     frames, _ = breakout
     store = small_store(compression, capacity=250)
 
     for position in range(120):
         store.put(position % 250, frames[position])
-    before_training = store.compressed_frame_bytes
     assert store.dictionary_ids == [0, 1]
     mixed = np.array([110, 3, 119, 50, 101])  # compressed with and without the dictionary
     np.testing.assert_array_equal(store.frames(mixed), frames[mixed])
-    for position in range(120, 1000):
+    for position in range(120, 600):
         store.put(position % 250, frames[position])
 
-    live = np.arange(1000 - 250, 1000)
+    assert store.dictionary_ids[0] > 0
+    live = np.arange(600 - 250, 600)
     np.testing.assert_array_equal(store.frames(live % 250), frames[live])
-    assert store.dictionary_ids == [3, 4]  # trained after 100, 400, 700 and 1000 frames
-    assert store.compressed_frame_bytes < before_training
+
+
+@pytest.mark.parametrize("compression", COMPRESSED)
+def test_a_new_dictionary_follows_screens_the_old_one_does_not_know(breakout, compression):
+    frames, _ = breakout
+    store = CompressedFrameStore(2600, SHAPE, compression, dictionary_check_every=300,
+                                 min_frames_between_dictionaries=300)
+    for position in range(2300):  # dictionary 1 after 2,000 frames, its reference size at 2,300
+        store.put(position, frames[position])
+    assert store.dictionary_ids == [0, 1]
+    inverted = 255 - frames
+
+    for position in range(2300, 2600):
+        store.put(position, inverted[position])
+
+    assert store.dictionary_ids == [0, 1, 2]
+    expected = np.concatenate([frames[:2300], inverted[2300:2600]])
+    np.testing.assert_array_equal(store.frames(np.arange(2600)), expected)
 
 
 @pytest.mark.parametrize("compression", COMPRESSED)
@@ -134,11 +167,27 @@ def test_store_state_restores_exactly(breakout, compression):
     np.testing.assert_array_equal(copy.frames(np.arange(250)), store.frames(np.arange(250)))
 
 
-def test_frames_must_arrive_in_ring_order():
-    store = small_store("zstd", capacity=10)
-    store.put(0, np.zeros(SHAPE, dtype=np.uint8))
+def test_byte_ring_keeps_every_live_record_through_growth_and_wraps():
+    rng = np.random.default_rng(3)
+    records = [rng.integers(0, 256, size=int(rng.integers(1, 3000)), dtype=np.uint8).tobytes()
+               for _ in range(400)]
+    ring = ByteRing(capacity=60, initial_bytes=4096)
+
+    for index, record in enumerate(records):
+        ring.put(index % 60, record)
+        if index % 37 == 0 or index == len(records) - 1:
+            live = np.arange(max(0, index - 59), index + 1)
+            starts, lengths = ring.locate(live % 60)
+            assert [ring.arena[start:start + length].tobytes() for start, length in zip(starts, lengths)] \
+                == [records[i] for i in live]
+    assert ring.arena.size < 2 * 60 * 3000
+
+
+def test_byte_ring_takes_records_in_ring_order_only():
+    ring = ByteRing(capacity=10)
+    ring.put(0, b"first")
     with pytest.raises(ValueError, match="ring order"):
-        store.put(2, np.zeros(SHAPE, dtype=np.uint8))
+        ring.put(2, b"skips a slot")
 
 
 def test_raw_store_hands_back_the_frames_at_the_slots_asked():
