@@ -19,6 +19,7 @@ from pathlib import Path
 from errors import UserError
 
 PROG = "dqn_atari.py"
+EVAL_GAMES = 30
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Config:
     checkpoint_every: int = 50
     keep_checkpoints: int = 2
     save_memory: bool = True
+    eval_every: int = 0
 
 
 def build_parser():
@@ -115,9 +117,17 @@ def build_parser():
                         help="complete checkpoints kept")
     safety.add_argument("--no-save-memory", dest="save_memory", action="store_false",
                         help="leave the replay memory out of checkpoints (a resumed run refills it)")
-    play = parser.add_argument_group("playing")
+    play = parser.add_argument_group("playing and evaluating")
     play.add_argument("--play", metavar="WEIGHTS", help="play greedily with these weights and print each score")
-    play.add_argument("--games", type=_positive, default=1, help="games to play with --play")
+    play.add_argument("--eval", metavar="WEIGHTS",
+                      help="evaluate with the published protocol (up to 30 no-ops, epsilon 0.05, at most "
+                           "18,000 frames a game): mean ± std, min, max, human-normalised score, JSON summary")
+    play.add_argument("--games", type=_positive, default=None,
+                      help=f"games to play (default: 1 with --play, {EVAL_GAMES} with --eval)")
+    play.add_argument("--record", metavar="FILE",
+                      help="with --play/--eval: write a video of the first game (.mp4 or .gif)")
+    play.add_argument("--eval-every", type=_count, default=d.eval_every,
+                      help="while training: evaluate 10 games every this many steps into <env>_eval.txt (0: never)")
     return parser
 
 
@@ -135,8 +145,11 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.play:
-            return play(config_from_args(args), args.play, args.games)
+        if args.play or args.eval:
+            games = args.games or (EVAL_GAMES if args.eval else 1)
+            play(config_from_args(args), args.eval or args.play, games=games, protocol=bool(args.eval),
+                 record=args.record)
+            return 0
         if args.resume:
             resume(config_from_args(args), explicit_fields(parser, args))
         else:
@@ -319,6 +332,7 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
     from runlog import RunLogWriter
 
     policy_epsilon = epsilon_policy(config)
+    evaluation = PeriodicEvaluation(config, files) if config.eval_every else None
     progress = progress or Progress.start(config, env, memory)
     tally = progress.tally
     with RunLogWriter(files.log) as log, StatusLine(config.steps, progress.step) as status, \
@@ -336,6 +350,8 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
                 tally.episode.add_learning(*agent.train_step(memory.sample(config.batch_size)))
             if step % config.target_update == 0:
                 agent.sync_target()
+            if evaluation:
+                evaluation.maybe_run(step, agent)
             if terminated or truncated:
                 record = tally.finish_episode(step, epsilon)
                 log.append(record)
@@ -577,20 +593,17 @@ def open_env(config, *, render):
     with native_stderr_silenced():
         env = make_env(config.env_id, seed=config.seed, render_mode=render_mode,
                        idle_penalty=config.idle_penalty)
+    from evaluation import game_name
+
     return env, game_name(env)
 
 
-def display_available():
+def display_available(suggest_record=False):
     if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
         return True
-    print(f"{PROG}: no display found, so -r shows nothing; the run goes on without a window", file=sys.stderr)
+    hint = "; --record FILE.mp4 writes a video instead" if suggest_record else ""
+    print(f"{PROG}: no display found, so -r shows no window{hint}", file=sys.stderr)
     return False
-
-
-def game_name(env):
-    """The ROM's name (``pong``), the same for Pong-v0, ALE/Pong-v5 and PongNoFrameskip-v4."""
-    spec = env.unwrapped.spec
-    return (spec.kwargs.get("game") if spec else None) or type(env.unwrapped).__name__
 
 
 def make_agent(config, num_actions):
@@ -629,34 +642,67 @@ def save_config(path, config):
 # Playing
 
 
-def play(config, weights, games):
-    """Plays ``games`` games greedily with ``weights`` and prints each score."""
-    from agent import build_q_network, load_weights
-    from preprocessing import FrameStack
+def play(config, weights, *, games, protocol, record=None):
+    """Plays ``games`` games with ``weights``, printing each score; returns the EvalSummary.
+
+    ``protocol=True`` is ``--eval``: the published evaluation (no-op starts, epsilon 0.05, at most
+    18,000 frames a game) with a JSON summary beside the weights. Otherwise it is ``--play``:
+    greedy and uncapped.
+    """
+    import evaluation
 
     if not Path(weights).is_file():
         raise UserError(f"weights file not found: {weights}")
+    if record:
+        evaluation.video_format(record)
     config = dataclasses.replace(config, seed=secrets.randbits(31) if config.seed is None else config.seed)
     setup_backend(config)
-    env, game = open_env(config, render=config.render)
+    render_mode = "human" if config.render and display_available(suggest_record=True) else None
+    with native_stderr_silenced():
+        env = evaluation.make_eval_env(config.env_id, seed=config.seed, render_mode=render_mode)
     agent = make_agent(config, env.action_space.n)
-    load_weights(weights, agent.online, game=game)
-    scores = []
-    for game_index in range(1, games + 1):
-        frame, _ = env.reset(seed=config.seed + game_index)
-        state, stack, score, done = None, FrameStack(), 0.0, False
-        state = stack.reset(frame)
-        while not done:
-            frame, reward, terminated, truncated, _ = env.step(agent.act(state, 0.0))
-            state = stack.append(frame)
-            score += reward
-            done = terminated or truncated
-        scores.append(score)
-        print(f"game {game_index}: score {score:g}")
-    if games > 1:
-        print(f"mean score over {games} games: {sum(scores) / games:g}")
+    from agent import load_weights
+
+    load_weights(weights, agent.online, game=evaluation.game_name(env))
+    rules = {} if protocol else {"epsilon": 0.0, "max_frames": None}
+    with contextlib.ExitStack() as stack:
+        recorder = stack.enter_context(evaluation.VideoRecorder(record)) if record else None
+        summary = evaluation.evaluate(
+            env, evaluation.greedy_policy(agent), episodes=games, seed=config.seed, recorder=recorder,
+            on_episode=lambda number, game: print(f"game {number}: score {game.score:g} ({game.frames:,} frames)"),
+            **rules)
+    print(summary.describe())
+    if record:
+        print(f"video of game 1: {record}")
+    if protocol:
+        path = evaluation.summary_path(weights)
+        evaluation.write_summary(path, summary, weights=weights)
+        print(f"summary: {path}")
     env.close()
-    return 0
+    return summary
+
+
+class PeriodicEvaluation:
+    """``--eval-every``: a short protocol evaluation every N steps, appended to ``<env>_eval.txt``."""
+
+    def __init__(self, config, files):
+        import evaluation
+
+        self.every = config.eval_every
+        self.seed = config.seed
+        self.path = files.log.with_name(files.log.name.replace("_log.txt", "_eval.txt"))
+        with native_stderr_silenced():
+            self.env = evaluation.make_eval_env(config.env_id, seed=config.seed)
+
+    def maybe_run(self, step, agent):
+        import evaluation
+
+        if step % self.every:
+            return
+        summary = evaluation.evaluate(self.env, evaluation.greedy_policy(agent),
+                                      episodes=evaluation.TRAINING_EVAL_EPISODES, seed=self.seed)
+        evaluation.log_evaluation(self.path, summary, step)
+        print(f"evaluation at step {step:,}: {summary.describe()}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ def assert_user_error(result, *fragments):
 def trained_run(tmp_path_factory):
     """One short Pong-v0 run: 1,100 steps, long enough for a random game of Pong to end."""
     out = tmp_path_factory.mktemp("run")
-    result = run_cli("-env", "Pong-v0", "--steps", 1100, "-pre", 1000, "--save-every", 1, "--out", out, *FAST)
+    result = run_cli("-env", "Pong-v0", "--steps", 1100, "-pre", 1000, "--save-every", 1, "--out", out,
+                     "--eval-every", 1000, *FAST)
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result
 
@@ -69,7 +70,26 @@ def test_continue_from_weights_then_play(trained_run):
 
     played = run_cli("-env", "Pong-v0", "--play", weights, "--seed", 1, "--threads", 1)
     assert played.returncode == 0, played.stderr[-3000:]
-    assert played.stdout.splitlines()[-1].startswith("game 1: score ")
+    assert played.stdout.splitlines()[0].startswith("game 1: score ")
+    assert played.stdout.splitlines()[1].startswith("1 game: ")
+
+
+def test_eval_prints_the_protocol_summary_and_writes_json(trained_run):
+    out, _ = trained_run
+    result = run_cli("-env", "Pong-v0", "--eval", out / "Pong-v0_weights.h5", "--games", 2, "--seed", 3,
+                     "--threads", 1)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [line[:7] for line in result.stdout.splitlines()[:2]] == ["game 1:", "game 2:"]
+    assert "2 games: " in result.stdout and "human-normalised" in result.stdout
+    summary = json.loads((out / "Pong-v0_weights_eval.json").read_text())
+    assert len(summary["games"]) == 2 and summary["protocol"]["epsilon"] == 0.05
+
+
+def test_eval_every_appends_to_the_evaluation_log(trained_run):
+    out, result = trained_run
+    lines = (out / "Pong-v0_eval.txt").read_text().splitlines()
+    assert lines[0].startswith("step,episodes,mean_score") and lines[1].startswith("1000,10,")
+    assert "evaluation at step 1,000: 10 games" in result.stdout
 
 
 def test_unknown_game_id_is_one_line_and_exit_2(tmp_path):
