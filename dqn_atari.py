@@ -600,6 +600,7 @@ def open_env(config, *, render):
 
 def display_available(suggest_record=False):
     if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
         return True
     hint = "; --record FILE.mp4 writes a video instead" if suggest_record else ""
     print(f"{PROG}: no display found, so -r shows no window{hint}", file=sys.stderr)
