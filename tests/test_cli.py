@@ -131,3 +131,17 @@ def test_bad_numbers_are_one_line_and_exit_2(tmp_path, args, fragment):
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert fragment in result.stderr
+
+
+def test_reward_visualizer_draws_the_log_the_trainer_wrote(trained_run, tmp_path):
+    out, _ = trained_run
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "reward_visualizer.py"), "-f",
+                             str(out / "Pong-v0_log.txt"), "-a", "50", "-o", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    pngs = sorted(Path(line) for line in result.stdout.splitlines())
+    assert len(pngs) >= 3 and all(p.suffix == ".png" and p.stat().st_size > 10_000 for p in pngs)
+    with open(pngs[0], "rb") as f:
+        header = f.read(24)
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")) == (1000, 500)
