@@ -23,9 +23,9 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(temp_name)
-        _fsync_file(temp_name)
+        fsync_path(temp_name)
         os.replace(temp_name, path)
-        fsync_folder(path.parent)
+        fsync_path(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
@@ -49,17 +49,9 @@ def _current_umask():
     return mask
 
 
-def _fsync_file(name):
-    fd = os.open(name, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_folder(folder):
-    """Makes a rename or a new file in ``folder`` durable."""
-    fd = os.open(folder, os.O_RDONLY)
+def fsync_path(path):
+    """Flushes a file's data, or a folder's entries (a rename, a new file), to the disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

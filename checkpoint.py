@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from atomic_file import fsync_folder, write_text
+from atomic_file import fsync_path, write_text
 from errors import UserError
 
 MANIFEST = "MANIFEST.json"
@@ -52,11 +52,11 @@ class CheckpointStore:
         sizes = {p.name: p.stat().st_size for p in sorted(partial.iterdir()) if p.is_file()}
         write_text(partial / MANIFEST, json.dumps({"format": FORMAT, "step": step, "files": sizes,
                                                    **metadata}, indent=2) + "\n")
-        fsync_folder(partial)
+        fsync_path(partial)
         if final.exists():
             shutil.rmtree(final)
         os.rename(partial, final)
-        fsync_folder(self.folder)
+        fsync_path(self.folder)
         self._prune()
         return final
 
