@@ -1,9 +1,9 @@
 """Frame codecs for the compressed store: zstd and lz4, each optionally primed with a dictionary.
 
-A codec turns a dictionary (bytes, possibly empty) into a `FrameCodec` that compresses one frame
-and decompresses many at once. Frames are small (7,056 bytes) and alike, so a dictionary trained
-on the game's own frames both shrinks them two to four times further and speeds decompression:
-zstd then skips building entropy tables for every frame.
+Each codec class is built with a dictionary (bytes, possibly empty); it compresses one frame and
+decompresses many at once. Frames are small (7,056 bytes) and alike, so a dictionary trained on
+the game's own frames shrinks them a further 1.3 to 3.5 times (zstd; measured on random play)
+and speeds decompression: zstd then skips building entropy tables for every frame.
 """
 import lz4.block
 import numpy as np

@@ -60,6 +60,8 @@ def test_compressed_batches_equal_the_raw_ring_bit_for_bit(breakout, compression
         for raw_field, compressed_field in zip(raw.sample(32), compressed.sample(32)):
             np.testing.assert_array_equal(compressed_field, raw_field)
     assert compressed.nbytes < raw.nbytes / 4
+    assert compressed.stats()["dictionaries"] == 1 and raw.stats()["dictionaries"] == 0
+    assert compressed.stats()["stored_frame_bytes"] < raw.stats()["stored_frame_bytes"] / 4 == 7056 / 4
 
 
 @pytest.mark.parametrize("compression", COMPRESSED)
