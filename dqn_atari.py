@@ -6,17 +6,16 @@
     python3 dqn_atari.py -env Pong-v0 --play Pong-v0_weights.h5 -r
 """
 import argparse
-import collections
 import contextlib
 import dataclasses
 import json
 import os
 import secrets
 import sys
-import time
 from pathlib import Path
 
 from errors import UserError
+from training import PeriodicEvaluation, RunFiles, restore_checkpoint, run_training
 
 PROG = "dqn_atari.py"
 EVAL_GAMES = 30
@@ -167,39 +166,24 @@ def main(argv=None):
 # Training
 
 
-@dataclasses.dataclass(frozen=True)
-class RunFiles:
-    """The files of a run, named as the original tool named them (``/`` in an id becomes ``_``)."""
-
-    log: Path
-    weights: Path
-    config: Path
-
-    @classmethod
-    def for_env(cls, out, env_id):
-        stem = Path(out) / env_id.replace("/", "_")
-        return cls(Path(f"{stem}_log.txt"), Path(f"{stem}_weights.h5"), Path(f"{stem}_config.json"))
-
-
 def train(config):
     """Builds the pieces for ``config`` and trains; returns the finished run's counters."""
+    from checkpoint import CheckpointStore
+
     validate(config)
     config = dataclasses.replace(config, seed=secrets.randbits(31) if config.seed is None else config.seed)
     files = RunFiles.for_env(ensure_writable_folder(config.out), config.env_id)
-    store = checkpoint_store(config)
+    store = CheckpointStore(files.checkpoints, keep=config.keep_checkpoints)
     if store.latest() is not None:
         raise UserError(f"{store.folder} holds checkpoints of an earlier run: continue it with --resume, "
                         f"or move that folder away, or choose another --out")
-    setup_backend(config)
-    env, game = open_env(config, render=config.render)
-    agent = make_agent(config, env.action_space.n)
+    pieces = build_pieces(config, files)
     if config.continue_from:
-        load_into_both_networks(agent, config.continue_from, game)
-    memory = make_memory(config)
+        load_into_both_networks(pieces.agent, config.continue_from, pieces.game)
     save_config(files.config, config)
-    print(f"training {config.env_id} ({env.action_space.n} actions) for {config.steps:,} steps; "
+    print(f"training {config.env_id} ({pieces.env.action_space.n} actions) for {config.steps:,} steps; "
           f"log {files.log}, weights {files.weights}")
-    return run_training(config, env, agent, memory, files, game=game, checkpoints=store)
+    return pieces.run(config, files, store)
 
 
 # Settings a resumed run may change; any other flag must match the checkpoint's configuration.
@@ -209,28 +193,52 @@ RESUMABLE_OVERRIDES = {"steps", "render", "threads", "out", "save_every", "check
 
 def resume(cli_config, explicit):
     """Continues the run in ``--out`` from its newest complete checkpoint."""
-    from checkpoint import read_manifest
+    from checkpoint import CheckpointStore, read_manifest
     from runlog import truncate_after_step
 
     files = RunFiles.for_env(ensure_writable_folder(cli_config.out), cli_config.env_id)
-    store = checkpoint_store(cli_config)
+    store = CheckpointStore(files.checkpoints, keep=cli_config.keep_checkpoints)
     store.remove_partial()
     folder = store.latest()
     if folder is None:
         raise UserError(f"no complete checkpoint of {cli_config.env_id} in {store.folder}")
-    manifest = read_manifest(folder)
-    config = resumed_config(manifest, cli_config, explicit, folder)
+    config = resumed_config(read_manifest(folder), cli_config, explicit, folder)
     validate(config)
-    setup_backend(config)
-    env, game = open_env(config, render=config.render)
-    agent = make_agent(config, env.action_space.n)
-    memory = make_memory(config)
-    progress = restore_checkpoint(folder, config, agent, memory, env, game)
+    store.keep = config.keep_checkpoints
+    pieces = build_pieces(config, files)
+    progress = restore_checkpoint(folder, config, pieces.agent, pieces.memory, pieces.env, pieces.game)
     dropped = truncate_after_step(files.log, progress.step) if files.log.exists() else 0
     save_config(files.config, config)
     print(f"resuming {config.env_id} from {folder.name}: step {progress.step:,}, "
           f"episode {progress.tally.episodes}" + (f"; dropped {dropped} log rows after it" if dropped else ""))
-    return run_training(config, env, agent, memory, files, game=game, checkpoints=store, progress=progress)
+    return pieces.run(config, files, store, progress)
+
+
+@dataclasses.dataclass
+class Pieces:
+    """What a training run is made of, built from its configuration."""
+
+    env: object
+    game: str
+    agent: object
+    memory: object
+    evaluation: object
+
+    def run(self, config, files, store, progress=None):
+        return run_training(config, self.env, self.agent, self.memory, files, game=self.game,
+                            checkpoints=store, progress=progress, evaluation=self.evaluation)
+
+
+def build_pieces(config, files):
+    setup_backend(config)
+    env, game = open_env(config, render=config.render)
+    evaluation = None
+    if config.eval_every:
+        import evaluation as protocol
+
+        with native_stderr_silenced():
+            evaluation = PeriodicEvaluation(config, files, protocol.make_eval_env(config.env_id, seed=config.seed))
+    return Pieces(env, game, make_agent(config, env.action_space.n), make_memory(config), evaluation)
 
 
 def resumed_config(manifest, cli_config, explicit, folder):
@@ -245,279 +253,6 @@ def resumed_config(manifest, cli_config, explicit, folder):
     known = {f.name for f in dataclasses.fields(Config)}
     overrides = {key: getattr(cli_config, key) for key in RESUMABLE_OVERRIDES & explicit | {"out"}}
     return dataclasses.replace(Config(**{k: v for k, v in saved.items() if k in known}), **overrides)
-
-
-def checkpoint_store(config):
-    from checkpoint import CheckpointStore
-
-    return CheckpointStore(Path(config.out) / f"{config.env_id.replace('/', '_')}_checkpoints",
-                           keep=config.keep_checkpoints)
-
-
-def write_checkpoint(store, config, agent, memory, env, progress, game):
-    """Everything needed to continue exactly: networks, optimizer, memory, counters and RNGs."""
-    import pickle
-    import random
-
-    import numpy as np
-
-    from agent import save_weights as write_weights
-    from atomic_file import atomic_path, write_bytes
-    from preprocessing import env_snapshot
-
-    def write_files(folder):
-        write_weights(folder / "online.h5", agent.online, game=game)
-        write_weights(folder / "target.h5", agent.target, game=game)
-        with atomic_path(folder / "optimizer.npz") as temp, open(temp, "wb") as f:
-            np.savez(f, **{f"{i:04d}": _to_numpy(v) for i, v in enumerate(agent.optimizer.variables)})
-        if config.save_memory:
-            memory.save(folder / "memory.npz")
-        write_bytes(folder / "progress.pkl", pickle.dumps({
-            "step": progress.step, "tally": progress.tally, "stack": progress.stack,
-            "state": progress.state, "elapsed": time.monotonic() - progress.tally.started,
-            "env": env_snapshot(env), "agent_rng": agent.rng.bit_generator.state,
-            "python_random": random.getstate(), "numpy_random": np.random.get_state()}))
-
-    return store.save(progress.step, write_files, {
-        "env_id": config.env_id, "game": game, "episodes": progress.tally.episodes,
-        "config": dataclasses.asdict(config)})
-
-
-def restore_checkpoint(folder, config, agent, memory, env, game):
-    """Loads a checkpoint written by ``write_checkpoint``; returns the run's Progress."""
-    import pickle
-    import random
-
-    import numpy as np
-
-    from agent import load_weights
-    from checkpoint import CheckpointError
-    from preprocessing import restore_env
-
-    load_weights(folder / "online.h5", agent.online, game=game)
-    load_weights(folder / "target.h5", agent.target, game=game)
-    try:
-        with np.load(folder / "optimizer.npz") as saved:
-            for variable, key in zip(agent.optimizer.variables, sorted(saved.files), strict=True):
-                variable.assign(saved[key])
-        data = pickle.loads((folder / "progress.pkl").read_bytes())
-        restore_env(env, data["env"])
-    except (OSError, ValueError, KeyError, pickle.UnpicklingError, EOFError) as error:
-        raise CheckpointError(f"checkpoint {folder} cannot be restored: {error}") from None
-    agent.rng.bit_generator.state = data["agent_rng"]
-    random.setstate(data["python_random"])
-    np.random.set_state(data["numpy_random"])
-    tally = data["tally"]
-    tally.started = time.monotonic() - data["elapsed"]
-    progress = Progress(data["step"], tally, data["stack"], data["state"])
-    if (folder / "memory.npz").exists():
-        memory.load(folder / "memory.npz")
-    else:
-        memory.start_episode(progress.state[..., -1])
-    return progress
-
-
-def _to_numpy(variable):
-    import keras
-
-    return keras.ops.convert_to_numpy(variable.value)
-
-
-def run_training(config, env, agent, memory, files, *, game, checkpoints=None, progress=None):
-    """The training loop: act, store, learn, log. Shared by the CLI and the end-to-end test.
-
-    ``progress`` continues a resumed run; ``checkpoints`` (a CheckpointStore) receives a
-    checkpoint every ``config.checkpoint_every`` episodes, on SIGINT/SIGTERM, and at the end.
-    """
-    from runlog import RunLogWriter
-
-    policy_epsilon = epsilon_policy(config)
-    evaluation = PeriodicEvaluation(config, files) if config.eval_every else None
-    progress = progress or Progress.start(config, env, memory)
-    tally = progress.tally
-    with RunLogWriter(files.log) as log, StatusLine(config.steps, progress.step) as status, \
-            StopRequest() as stop:
-        while progress.step < config.steps and not stop.requested:
-            step = progress.step = progress.step + 1
-            epsilon = policy_epsilon(step - 1)
-            action = agent.act(progress.state, epsilon)
-            frame, reward, terminated, truncated, info = env.step(action)
-            learning_terminal = terminated or (config.life_loss_signal and info.get("life_lost", False))
-            memory.add(action, reward + info.get("idle_penalty", 0.0), frame, learning_terminal, truncated)
-            progress.state = progress.stack.append(frame)
-            tally.episode.add_step(reward)
-            if learning_due(config, step, len(memory)):
-                tally.episode.add_learning(*agent.train_step(memory.sample(config.batch_size)))
-            if step % config.target_update == 0:
-                agent.sync_target()
-            if evaluation:
-                evaluation.maybe_run(step, agent)
-            if terminated or truncated:
-                record = tally.finish_episode(step, epsilon)
-                log.append(record)
-                status.episode_done(record, tally)
-                if record.episode % config.save_every == 0:
-                    save_weights(files.weights, agent, game)
-                progress.new_episode(env, memory)
-                if checkpoints and record.episode % config.checkpoint_every == 0:
-                    write_checkpoint(checkpoints, config, agent, memory, env, progress, game)
-            status.update(step, epsilon, tally)
-    save_weights(files.weights, agent, game)
-    if checkpoints:
-        folder = write_checkpoint(checkpoints, config, agent, memory, env, progress, game)
-        if stop.requested:
-            print(f"stopped at step {progress.step:,}; checkpoint {folder}; continue with --resume")
-    return tally
-
-
-class Progress:
-    """Where a run stands between two steps, beyond the networks and the replay memory."""
-
-    def __init__(self, step, tally, stack, state):
-        self.step, self.tally, self.stack, self.state = step, tally, stack, state
-
-    @classmethod
-    def start(cls, config, env, memory):
-        from preprocessing import FrameStack
-
-        progress = cls(0, RunTally(started=time.monotonic()), FrameStack(), None)
-        progress.new_episode(env, memory, seed=config.seed)
-        return progress
-
-    def new_episode(self, env, memory, seed=None):
-        frame, _ = env.reset(seed=seed)
-        self.state = self.stack.reset(frame)
-        memory.start_episode(frame)
-
-
-class StopRequest:
-    """Turns SIGINT (Ctrl-C) and SIGTERM into a flag the loop checks after each step."""
-
-    SIGNALS = ("SIGINT", "SIGTERM")
-
-    def __init__(self):
-        self.requested = False
-        self._previous = {}
-
-    def __enter__(self):
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for name in self.SIGNALS:
-                self._previous[name] = signal.signal(getattr(signal, name), self._request)
-        return self
-
-    def __exit__(self, *exc_info):
-        import signal
-
-        for name, handler in self._previous.items():
-            signal.signal(getattr(signal, name), handler)
-
-    def _request(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-
-def epsilon_policy(config):
-    """epsilon as a function of the absolute step: the pre-fill phase first, then the linear schedule."""
-    from agent import LinearSchedule
-
-    schedule = LinearSchedule(config.epsilon_start, config.epsilon_end, config.epsilon_steps)
-    prefill_epsilon = 0.0 if config.continue_from else 1.0
-
-    def epsilon(step):
-        return prefill_epsilon if step < config.pre_steps else schedule(step - config.pre_steps)
-
-    return epsilon
-
-
-def learning_due(config, step, memory_length):
-    return step > config.pre_steps and step % config.train_every == 0 and memory_length >= config.batch_size
-
-
-class EpisodeTally:
-    """Sums of one episode: raw score, clipped return, length, and learning statistics."""
-
-    def __init__(self):
-        self.score = 0.0
-        self.clipped_return = 0.0
-        self.length = 0
-        self.losses = []
-        self.q_values = []
-
-    def add_step(self, reward):
-        self.score += reward
-        self.clipped_return += max(-1.0, min(1.0, reward))
-        self.length += 1
-
-    def add_learning(self, loss, mean_q):
-        self.losses.append(loss)
-        self.q_values.append(mean_q)
-
-
-class RunTally:
-    """Counters of the whole run: episodes finished, recent scores, the episode in progress."""
-
-    def __init__(self, started, episodes=0):
-        self.started = started
-        self.episodes = episodes
-        self.recent_scores = collections.deque(maxlen=100)
-        self.episode = EpisodeTally()
-
-    def finish_episode(self, step, epsilon):
-        from runlog import EpisodeRecord
-
-        done, self.episode = self.episode, EpisodeTally()
-        self.episodes += 1
-        self.recent_scores.append(done.score)
-        return EpisodeRecord(
-            step=step, episode=self.episodes, score=done.score, clipped_return=done.clipped_return,
-            length=done.length, epsilon=round(epsilon, 6), wall_time=round(time.monotonic() - self.started, 3),
-            loss=_mean_or_none(done.losses), mean_q=_mean_or_none(done.q_values))
-
-    @property
-    def mean_recent_score(self):
-        return sum(self.recent_scores) / len(self.recent_scores) if self.recent_scores else float("nan")
-
-
-def _mean_or_none(values):
-    return sum(values) / len(values) if values else None
-
-
-class StatusLine:
-    """A progress bar on a terminal (tqdm) and one printed line per finished episode."""
-
-    def __init__(self, total_steps, first_step=0):
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total_steps, initial=first_step, unit="step", dynamic_ncols=True,
-                        disable=None, file=sys.stderr)
-        self.last_step = first_step
-        self.last_time = time.monotonic()
-        self.steps_per_second = 0.0
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.bar.close()
-
-    def update(self, step, epsilon, tally):
-        self.bar.update(step - self.bar.n)
-        now = time.monotonic()
-        if now - self.last_time >= 2.0:
-            self.steps_per_second = (step - self.last_step) / (now - self.last_time)
-            self.last_step, self.last_time = step, now
-            self.bar.set_postfix(eps=f"{epsilon:.3f}", mean100=f"{tally.mean_recent_score:.1f}",
-                                 sps=f"{self.steps_per_second:.0f}", refresh=False)
-
-    def episode_done(self, record, tally):
-        loss = "-" if record.loss is None else f"{record.loss:.4f}"
-        self.bar.write(f"episode {record.episode:5d}  step {record.step:10,d}  score {record.score:6.1f}  "
-                       f"mean100 {tally.mean_recent_score:6.1f}  eps {record.epsilon:.3f}  "
-                       f"sps {self.steps_per_second:5.0f}  loss {loss}", file=sys.stdout)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -627,12 +362,6 @@ def load_into_both_networks(agent, path, game):
     agent.sync_target()
 
 
-def save_weights(path, agent, game):
-    from agent import save_weights as write
-
-    write(path, agent.online, game=game)
-
-
 def save_config(path, config):
     from atomic_file import write_text
 
@@ -681,29 +410,6 @@ def play(config, weights, *, games, protocol, record=None):
         print(f"summary: {path}")
     env.close()
     return summary
-
-
-class PeriodicEvaluation:
-    """``--eval-every``: a short protocol evaluation every N steps, appended to ``<env>_eval.txt``."""
-
-    def __init__(self, config, files):
-        import evaluation
-
-        self.every = config.eval_every
-        self.seed = config.seed
-        self.path = files.log.with_name(files.log.name.replace("_log.txt", "_eval.txt"))
-        with native_stderr_silenced():
-            self.env = evaluation.make_eval_env(config.env_id, seed=config.seed)
-
-    def maybe_run(self, step, agent):
-        import evaluation
-
-        if step % self.every:
-            return
-        summary = evaluation.evaluate(self.env, evaluation.greedy_policy(agent),
-                                      episodes=evaluation.TRAINING_EVAL_EPISODES, seed=self.seed)
-        evaluation.log_evaluation(self.path, summary, step)
-        print(f"evaluation at step {step:,}: {summary.describe()}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import dqn_atari  # noqa: E402
+import training  # noqa: E402
 
 
 class Timed:
@@ -51,8 +52,8 @@ def run(config, steps):
     timed_agent = Timed(timed_agent_act, "train_step")
     memory = dqn_atari.make_memory(config)
     with tempfile.TemporaryDirectory() as out:
-        files = dqn_atari.RunFiles.for_env(out, config.env_id)
-        dqn_atari.run_training(dataclasses.replace(config, steps=steps), timed_env, timed_agent,
+        files = training.RunFiles.for_env(out, config.env_id)
+        training.run_training(dataclasses.replace(config, steps=steps), timed_env, timed_agent,
                                memory, files, game=game)
         return timed_env, timed_agent_act, timed_agent
 

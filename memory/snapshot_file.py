@@ -3,28 +3,18 @@
 Arrays are stored uncompressed: frames are already compressed in the compressed stores, and the
 raw ring's gigabytes would take minutes to deflate.
 """
-import os
 import zipfile
-from pathlib import Path
 
 import numpy as np
 
+from atomic_file import atomic_path
 from errors import UserError
 
 
 def write_arrays_atomically(path, arrays: dict[str, np.ndarray]):
     """Write `arrays` to a temporary file beside `path`, fsync it, then rename it over `path`."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as file:
-            np.savez(file, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    _fsync_directory(path.parent)
+    with atomic_path(path) as temporary, open(temporary, "wb") as file:
+        np.savez(file, **arrays)
 
 
 def read_arrays(path) -> dict[str, np.ndarray]:
@@ -36,20 +26,6 @@ def read_arrays(path) -> dict[str, np.ndarray]:
         raise UserError(f"replay memory file not found: {path}") from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise UserError(f"cannot read replay memory file {path}: {error}") from None
-
-
-def _fsync_directory(directory: Path):
-    """Make the rename itself durable; platforms that cannot open a directory skip this."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 def check_layout(current: np.ndarray, loaded: np.ndarray, name: str):

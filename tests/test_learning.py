@@ -6,6 +6,7 @@ broken (each was broken on purpose once to see it fail: see the README's testing
 import numpy as np
 
 import dqn_atari
+import training
 from catch_env import CatchEnv
 from preprocessing import FrameStack
 
@@ -35,10 +36,10 @@ def test_training_loop_learns_catch_to_a_near_optimal_score(tmp_path):
     dqn_atari.setup_backend(config)
     agent = dqn_atari.make_agent(config, num_actions=3)
     memory = dqn_atari.make_memory(config)
-    files = dqn_atari.RunFiles.for_env(tmp_path, config.env_id)
+    files = training.RunFiles.for_env(tmp_path, config.env_id)
     before = greedy_scores(agent, 20, seed=1000).mean()
 
-    dqn_atari.run_training(config, CatchEnv(BALLS), agent, memory, files, game="catch")
+    training.run_training(config, CatchEnv(BALLS), agent, memory, files, game="catch")
 
     after = greedy_scores(agent, 20, seed=1000)
     assert after.mean() >= 0.9 * BALLS, f"greedy mean {after.mean()} (before training {before})"

@@ -1,0 +1,320 @@
+"""The training loop and what it keeps: counters, progress display, checkpoints, evaluations.
+
+``dqn_atari.py`` builds the pieces from the command line and hands them to ``run_training``;
+the end-to-end test hands it a tiny game instead of an Atari one.
+"""
+import collections
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+
+@dataclasses.dataclass(frozen=True)
+class RunFiles:
+    """The files of a run, named as the original tool named them (``/`` in an id becomes ``_``)."""
+
+    log: Path
+    weights: Path
+    config: Path
+    evaluations: Path
+    checkpoints: Path
+
+    @classmethod
+    def for_env(cls, out, env_id):
+        stem = Path(out) / env_id.replace("/", "_")
+        return cls(*(Path(f"{stem}_{name}") for name in
+                     ("log.txt", "weights.h5", "config.json", "eval.txt", "checkpoints")))
+
+
+def run_training(config, env, agent, memory, files, *, game, checkpoints=None, progress=None,
+                 evaluation=None):
+    """The training loop: act, store, learn, log. Shared by the CLI and the end-to-end test.
+
+    ``progress`` continues a resumed run; ``checkpoints`` (a CheckpointStore) receives a
+    checkpoint every ``config.checkpoint_every`` episodes, on SIGINT/SIGTERM, and at the end;
+    ``evaluation`` (a PeriodicEvaluation) runs every ``config.eval_every`` steps.
+    """
+    from runlog import RunLogWriter
+
+    policy_epsilon = epsilon_policy(config)
+    progress = progress or Progress.start(config, env, memory)
+    tally = progress.tally
+    with RunLogWriter(files.log) as log, StatusLine(config.steps, progress.step) as status, \
+            StopRequest() as stop:
+        while progress.step < config.steps and not stop.requested:
+            step = progress.step = progress.step + 1
+            epsilon = policy_epsilon(step - 1)
+            action = agent.act(progress.state, epsilon)
+            frame, reward, terminated, truncated, info = env.step(action)
+            learning_terminal = terminated or (config.life_loss_signal and info.get("life_lost", False))
+            memory.add(action, reward + info.get("idle_penalty", 0.0), frame, learning_terminal, truncated)
+            progress.state = progress.stack.append(frame)
+            tally.episode.add_step(reward)
+            if learning_due(config, step, len(memory)):
+                tally.episode.add_learning(*agent.train_step(memory.sample(config.batch_size)))
+            if step % config.target_update == 0:
+                agent.sync_target()
+            if evaluation:
+                evaluation.maybe_run(step, agent)
+            if terminated or truncated:
+                record = tally.finish_episode(step, epsilon)
+                log.append(record)
+                status.episode_done(record, tally)
+                if record.episode % config.save_every == 0:
+                    save_weights(files.weights, agent, game)
+                progress.new_episode(env, memory)
+                if checkpoints and record.episode % config.checkpoint_every == 0:
+                    write_checkpoint(checkpoints, config, agent, memory, env, progress, game)
+            status.update(step, epsilon, tally)
+    save_weights(files.weights, agent, game)
+    if checkpoints:
+        folder = write_checkpoint(checkpoints, config, agent, memory, env, progress, game)
+        if stop.requested:
+            print(f"stopped at step {progress.step:,}; checkpoint {folder}; continue with --resume")
+    return tally
+
+
+class Progress:
+    """Where a run stands between two steps, beyond the networks and the replay memory."""
+
+    def __init__(self, step, tally, stack, state):
+        self.step, self.tally, self.stack, self.state = step, tally, stack, state
+
+    @classmethod
+    def start(cls, config, env, memory):
+        from preprocessing import FrameStack
+
+        progress = cls(0, RunTally(started=time.monotonic()), FrameStack(), None)
+        progress.new_episode(env, memory, seed=config.seed)
+        return progress
+
+    def new_episode(self, env, memory, seed=None):
+        frame, _ = env.reset(seed=seed)
+        self.state = self.stack.reset(frame)
+        memory.start_episode(frame)
+
+
+class StopRequest:
+    """Turns SIGINT (Ctrl-C) and SIGTERM into a flag the loop checks after each step."""
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                self._previous[name] = signal.signal(getattr(signal, name), self._request)
+        return self
+
+    def __exit__(self, *exc_info):
+        import signal
+
+        for name, handler in self._previous.items():
+            signal.signal(getattr(signal, name), handler)
+
+    def _request(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+def epsilon_policy(config):
+    """epsilon as a function of the absolute step: the pre-fill phase first, then the linear schedule."""
+    from agent import LinearSchedule
+
+    schedule = LinearSchedule(config.epsilon_start, config.epsilon_end, config.epsilon_steps)
+    prefill_epsilon = 0.0 if config.continue_from else 1.0
+
+    def epsilon(step):
+        return prefill_epsilon if step < config.pre_steps else schedule(step - config.pre_steps)
+
+    return epsilon
+
+
+def learning_due(config, step, memory_length):
+    return step > config.pre_steps and step % config.train_every == 0 and memory_length >= config.batch_size
+
+
+class EpisodeTally:
+    """Sums of one episode: raw score, clipped return, length, and learning statistics."""
+
+    def __init__(self):
+        self.score = 0.0
+        self.clipped_return = 0.0
+        self.length = 0
+        self.losses = []
+        self.q_values = []
+
+    def add_step(self, reward):
+        self.score += reward
+        self.clipped_return += max(-1.0, min(1.0, reward))
+        self.length += 1
+
+    def add_learning(self, loss, mean_q):
+        self.losses.append(loss)
+        self.q_values.append(mean_q)
+
+
+class RunTally:
+    """Counters of the whole run: episodes finished, recent scores, the episode in progress."""
+
+    def __init__(self, started, episodes=0):
+        self.started = started
+        self.episodes = episodes
+        self.recent_scores = collections.deque(maxlen=100)
+        self.episode = EpisodeTally()
+
+    def finish_episode(self, step, epsilon):
+        from runlog import EpisodeRecord
+
+        done, self.episode = self.episode, EpisodeTally()
+        self.episodes += 1
+        self.recent_scores.append(done.score)
+        return EpisodeRecord(
+            step=step, episode=self.episodes, score=done.score, clipped_return=done.clipped_return,
+            length=done.length, epsilon=round(epsilon, 6), wall_time=round(time.monotonic() - self.started, 3),
+            loss=_mean_or_none(done.losses), mean_q=_mean_or_none(done.q_values))
+
+    @property
+    def mean_recent_score(self):
+        return sum(self.recent_scores) / len(self.recent_scores) if self.recent_scores else float("nan")
+
+
+def _mean_or_none(values):
+    return sum(values) / len(values) if values else None
+
+
+class StatusLine:
+    """A progress bar on a terminal (tqdm) and one printed line per finished episode."""
+
+    def __init__(self, total_steps, first_step=0):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total_steps, initial=first_step, unit="step", dynamic_ncols=True,
+                        disable=None, file=sys.stderr)
+        self.last_step = first_step
+        self.last_time = time.monotonic()
+        self.steps_per_second = 0.0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.bar.close()
+
+    def update(self, step, epsilon, tally):
+        self.bar.update(step - self.bar.n)
+        now = time.monotonic()
+        if now - self.last_time >= 2.0:
+            self.steps_per_second = (step - self.last_step) / (now - self.last_time)
+            self.last_step, self.last_time = step, now
+            self.bar.set_postfix(eps=f"{epsilon:.3f}", mean100=f"{tally.mean_recent_score:.1f}",
+                                 sps=f"{self.steps_per_second:.0f}", refresh=False)
+
+    def episode_done(self, record, tally):
+        loss = "-" if record.loss is None else f"{record.loss:.4f}"
+        self.bar.write(f"episode {record.episode:5d}  step {record.step:10,d}  score {record.score:6.1f}  "
+                       f"mean100 {tally.mean_recent_score:6.1f}  eps {record.epsilon:.3f}  "
+                       f"sps {self.steps_per_second:5.0f}  loss {loss}", file=sys.stdout)
+
+
+class PeriodicEvaluation:
+    """``--eval-every``: a short protocol evaluation every N steps, appended to ``<env>_eval.txt``."""
+
+    def __init__(self, config, files, env):
+        self.every = config.eval_every
+        self.seed = config.seed
+        self.path = files.evaluations
+        self.env = env
+
+    def maybe_run(self, step, agent):
+        import evaluation
+
+        if step % self.every:
+            return
+        summary = evaluation.evaluate(self.env, evaluation.greedy_policy(agent),
+                                      episodes=evaluation.TRAINING_EVAL_EPISODES, seed=self.seed)
+        evaluation.log_evaluation(self.path, summary, step)
+        print(f"evaluation at step {step:,}: {summary.describe()}")
+
+
+def write_checkpoint(store, config, agent, memory, env, progress, game):
+    """Everything needed to continue exactly: networks, optimizer, memory, counters and RNGs."""
+    import pickle
+    import random
+
+    import numpy as np
+
+    from agent import save_weights as write_weights
+    from atomic_file import atomic_path, write_bytes
+    from preprocessing import env_snapshot
+
+    def write_files(folder):
+        write_weights(folder / "online.h5", agent.online, game=game)
+        write_weights(folder / "target.h5", agent.target, game=game)
+        with atomic_path(folder / "optimizer.npz") as temp, open(temp, "wb") as f:
+            np.savez(f, **{f"{i:04d}": _to_numpy(v) for i, v in enumerate(agent.optimizer.variables)})
+        if config.save_memory:
+            memory.save(folder / "memory.npz")
+        write_bytes(folder / "progress.pkl", pickle.dumps({
+            "step": progress.step, "tally": progress.tally, "stack": progress.stack,
+            "state": progress.state, "elapsed": time.monotonic() - progress.tally.started,
+            "env": env_snapshot(env), "agent_rng": agent.rng.bit_generator.state,
+            "python_random": random.getstate(), "numpy_random": np.random.get_state()}))
+
+    return store.save(progress.step, write_files, {
+        "env_id": config.env_id, "game": game, "episodes": progress.tally.episodes,
+        "config": dataclasses.asdict(config)})
+
+
+def restore_checkpoint(folder, config, agent, memory, env, game):
+    """Loads a checkpoint written by ``write_checkpoint``; returns the run's Progress."""
+    import pickle
+    import random
+
+    import numpy as np
+
+    from agent import load_weights
+    from checkpoint import CheckpointError
+    from preprocessing import restore_env
+
+    load_weights(folder / "online.h5", agent.online, game=game)
+    load_weights(folder / "target.h5", agent.target, game=game)
+    try:
+        with np.load(folder / "optimizer.npz") as saved:
+            for variable, key in zip(agent.optimizer.variables, sorted(saved.files), strict=True):
+                variable.assign(saved[key])
+        data = pickle.loads((folder / "progress.pkl").read_bytes())
+        restore_env(env, data["env"])
+    except (OSError, ValueError, KeyError, pickle.UnpicklingError, EOFError) as error:
+        raise CheckpointError(f"checkpoint {folder} cannot be restored: {error}") from None
+    agent.rng.bit_generator.state = data["agent_rng"]
+    random.setstate(data["python_random"])
+    np.random.set_state(data["numpy_random"])
+    tally = data["tally"]
+    tally.started = time.monotonic() - data["elapsed"]
+    progress = Progress(data["step"], tally, data["stack"], data["state"])
+    if (folder / "memory.npz").exists():
+        memory.load(folder / "memory.npz")
+    else:
+        memory.start_episode(progress.state[..., -1])
+    return progress
+
+
+def _to_numpy(variable):
+    import keras
+
+    return keras.ops.convert_to_numpy(variable.value)
+
+
+def save_weights(path, agent, game):
+    from agent import save_weights as write
+
+    write(path, agent.online, game=game)
