@@ -249,7 +249,7 @@ class EvalSummary:
         return line
 
 
-def make_eval_env(env_id, seed=None, *, render_mode=None):
+def make_eval_env(env_id, seed=None, *, render_mode=None, **options):
     """The environment of the protocol: ``preprocessing.make_env`` with up to 30 no-op frames.
 
     Everything else is as in training (action repeat, FIRE after reset and a lost life, the id's
@@ -257,7 +257,7 @@ def make_eval_env(env_id, seed=None, *, render_mode=None):
     since a game ends only at game over. ``render_mode="human"`` opens the game window.
     """
     return make_env(env_id, seed, noop_max=NOOP_MAX, life_loss_signal=False, idle_penalty=False,
-                    render_mode=render_mode)
+                    render_mode=render_mode, **options)
 
 
 def greedy_policy(agent):

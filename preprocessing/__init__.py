@@ -15,8 +15,10 @@ What is on by default, and why:
 - sticky actions: the id's own probability (0.25 for ``-v0`` and ``ALE/...-v5``, as Machado et
   al. 2018 recommend; 0.0 for ``...NoFrameskip-v4``). They keep a deterministic emulator from
   rewarding a memorised action sequence, which no-op starts alone do not prevent.
-- FIRE after reset and after a life lost, in games with a FIRE action: without it Breakout
-  waits for the agent, and a greedy agent can wait forever (the seed's agent did).
+- FIRE after reset, in games with a FIRE action: without it Breakout waits for the agent at the
+  start, and a greedy agent can wait forever (the seed's agent did). FIRE after each life lost
+  is an option (``fire_after_life_loss``), off: it would make that one step 8 frames long, and
+  an agent learns to serve by itself as DQN Zoo's and Dopamine's agents (no FIRE presses) do.
 - life-loss flag ``info["life_lost"]``: on. Ending episodes on a life lost is standard in SB3
   and DQN Zoo zeroes the discount there; Machado et al. 2018 advise against it because it uses
   game knowledge. Here it is only a learning flag, so episodes and scores stay whole and

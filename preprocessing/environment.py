@@ -25,6 +25,7 @@ def make_env(
     frames_per_action=4,
     noop_max=30,
     fire_reset=True,
+    fire_after_life_loss=False,
     life_loss_signal=True,
     idle_penalty=False,
     repeat_action_probability=None,
@@ -37,15 +38,16 @@ def make_env(
     ``frameskip=1`` whatever the id, ``reward`` is the raw game score summed over them, and
     ``info`` has ``lives``, ``episode_frame_number``, ``life_lost`` and ``idle_penalty``.
     Every step advances ``episode_frame_number`` by ``frames_per_action``, except the step where
-    the game ends (it stops at the game-over frame) and, with ``fire_reset``, a step that loses
-    a life (it adds one FIRE step). ``env.spec.id`` is the resolved id (``Pong`` gives
+    the game ends (it stops at the game-over frame) and, with ``fire_after_life_loss``, a step
+    that loses a life (it adds one FIRE step). ``env.spec.id`` is the resolved id (``Pong`` gives
     ``ALE/Pong-v5``); ``env.action_space.n`` is the number of actions.
 
     Options (see the package docstring for the defaults' reasons):
       frames_per_action: raw frames per decision.
       noop_max: up to this many raw NOOP frames start each episode; 0 turns them off.
-      fire_reset: press FIRE after reset and after a life lost, in games with a FIRE action.
-        A step that loses a life then advances the frame counter by two repeats.
+      fire_reset: press FIRE after reset, in games with a FIRE action.
+      fire_after_life_loss: with fire_reset, press FIRE after each life lost too; a step that
+        loses a life then advances the frame counter by two repeats.
       life_loss_signal: report ``info["life_lost"]``; when off it is always False.
       idle_penalty: report -1.0 as ``info["idle_penalty"]`` after 30 idle decisions at the
         start of a round (the HTW_AI_Gym seed's rule); when off it is always 0.0.
@@ -63,7 +65,7 @@ def make_env(
         env = NoopStarts(env, noop_max)
     env = ActionRepeat(env, frames_per_action)
     if fire_reset and "FIRE" in env.unwrapped.get_action_meanings():
-        env = FireReset(env)
+        env = FireReset(env, after_life_loss=fire_after_life_loss)
     env = LifeLossFlag(env, enabled=life_loss_signal)
     env = IdlePenalty(env, penalty=IDLE_PENALTY if idle_penalty else 0.0)
     env = PreprocessFrame(env)

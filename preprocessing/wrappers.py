@@ -67,18 +67,20 @@ class NoopStarts(gym.Wrapper, RecordConstructorArgs):
 
 
 class FireReset(gym.Wrapper, RecordConstructorArgs):
-    """Press FIRE for one step after reset and after each life lost (Breakout waits for it).
+    """Press FIRE for one step after reset, and with ``after_life_loss`` after each life lost.
 
-    Where a life is lost the FIRE step runs inside the same ``step()`` call, its reward added,
-    so that step advances the frame counter by two repeats instead of one; no frame is skipped
-    inside the emulator. Applied by ``make_env`` only to games whose action set has FIRE.
+    Breakout waits for FIRE before it serves. After a life lost the press runs inside the same
+    ``step()`` call, its reward added, so that step advances the frame counter by two repeats
+    instead of one; no frame is skipped inside the emulator. That is why it is off by default.
+    Applied by ``make_env`` only to games whose action set has FIRE.
     """
 
     snapshot_fields = ("_lives",)
 
-    def __init__(self, env):
-        RecordConstructorArgs.__init__(self)
+    def __init__(self, env, after_life_loss=False):
+        RecordConstructorArgs.__init__(self, after_life_loss=after_life_loss)
         super().__init__(env)
+        self.after_life_loss = after_life_loss
         self._fire = env.unwrapped.get_action_meanings().index("FIRE")
         self._lives = 0
 
@@ -92,7 +94,7 @@ class FireReset(gym.Wrapper, RecordConstructorArgs):
 
     def step(self, action):
         frame, reward, terminated, truncated, info = self.env.step(action)
-        if info["lives"] < self._lives and not (terminated or truncated):
+        if self.after_life_loss and info["lives"] < self._lives and not (terminated or truncated):
             frame, fire_reward, terminated, truncated, info = self.env.step(self._fire)
             reward += fire_reward
         self._lives = info["lives"]

@@ -102,13 +102,14 @@ def test_the_frame_cap_stops_a_game_within_max_frames():
 
 
 def test_the_frame_cap_holds_on_a_step_that_loses_a_life_and_presses_fire():
-    env = StepLog(make_eval_env("Breakout-v0"))
+    env = StepLog(make_eval_env("Breakout-v0", fire_after_life_loss=True))
     evaluate(env, lambda state: 0, episodes=1, max_frames=None, seed=4)
     advances = np.diff(env.frame_numbers)
     lost_life_at = env.frame_numbers[int(np.argmax(advances == 8))]
     assert 8 in advances
     cap = lost_life_at + 4  # room for one action repeat, not for the FIRE step that follows
-    summary = evaluate(make_eval_env("Breakout-v0"), lambda state: 0, episodes=1, max_frames=cap, seed=4)
+    summary = evaluate(make_eval_env("Breakout-v0", fire_after_life_loss=True), lambda state: 0,
+                       episodes=1, max_frames=cap, seed=4)
     assert cap - 8 < summary.frames[0] <= cap and summary.games[0].truncated
 
 

@@ -202,9 +202,18 @@ def test_fire_reset_presses_fire_after_reset():
     assert fake.actions == [FIRE] * 4 and info["episode_frame_number"] == 4
 
 
-def test_fire_reset_presses_fire_after_a_life_lost_and_adds_its_reward():
-    fake = FakeAle(life_loss_frames={7}, rewards={10: 3})
+def test_fire_reset_leaves_a_life_lost_to_the_agent_by_default():
+    fake = FakeAle(life_loss_frames={7})
     env = LifeLossFlag(FireReset(ActionRepeat(fake, 4)))
+    env.reset()
+    _, _, _, _, info = env.step(RIGHT)
+    assert fake.actions == [FIRE] * 4 + [RIGHT] * 4
+    assert info["life_lost"] and info["episode_frame_number"] == 8
+
+
+def test_fire_after_a_life_lost_adds_its_reward_when_asked_for():
+    fake = FakeAle(life_loss_frames={7}, rewards={10: 3})
+    env = LifeLossFlag(FireReset(ActionRepeat(fake, 4), after_life_loss=True))
     env.reset()
     _, reward, terminated, _, info = env.step(RIGHT)
     assert fake.actions == [FIRE] * 4 + [RIGHT] * 4 + [FIRE] * 4

@@ -42,19 +42,20 @@ def test_emulator_runs_one_frame_per_act_whatever_the_id(env_id):
 
 @pytest.mark.parametrize("env_id", GAMES)
 def test_one_step_advances_the_frame_counter_by_4(env_id):
-    env = make_env(env_id, seed=1, fire_reset=False)
+    env = make_env(env_id, seed=1)
     _, _, infos = play(env, 300, seed=1)
     advance = np.diff([info["episode_frame_number"] for info in infos])
     assert set(advance[:-1]) == {4} and 1 <= advance[-1] <= 4  # a game may end mid-repeat
 
 
-def test_a_life_lost_in_breakout_costs_one_fire_step_more():
-    env = make_env("Breakout-v0", seed=2)
-    _, _, infos = play(env, 150, seed=2)
+@pytest.mark.parametrize("fire_after_life_loss, lost_advance", [(False, {4}), (True, {8})])
+def test_a_life_lost_in_breakout_costs_a_fire_step_only_when_asked(fire_after_life_loss, lost_advance):
+    env = make_env("Breakout-v0", seed=2, fire_after_life_loss=fire_after_life_loss)
+    _, _, infos = play(env, 90, seed=2)
     assert infos[-1]["lives"] in (1, 2, 3, 4)
     advance = np.diff([info["episode_frame_number"] for info in infos])
     lost = np.array([info["life_lost"] for info in infos[1:]])
-    assert set(advance[lost]) == {8} and set(advance[~lost]) == {4}
+    assert lost.any() and set(advance[lost]) == lost_advance and set(advance[~lost]) == {4}
 
 
 def test_sticky_actions_come_from_the_id_unless_given():
