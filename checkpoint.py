@@ -42,21 +42,28 @@ class CheckpointStore:
     def save(self, step, write_files, metadata):
         """Writes a checkpoint for ``step``: ``write_files(folder)`` fills a temporary folder,
         then the manifest (``metadata`` plus the file sizes) is written and the folder published."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.remove_partial()
         final = self.folder / f"step-{step:012d}"
+        if read_manifest(final, strict=False) is not None:
+            return final  # nothing has changed since this step was saved
         partial = self.folder / f".{final.name}{_PARTIAL_SUFFIX}"
-        partial.mkdir()
-        write_files(partial)
-        _pause_for_tests(partial)
-        sizes = {p.name: p.stat().st_size for p in sorted(partial.iterdir()) if p.is_file()}
-        write_text(partial / MANIFEST, json.dumps({"format": FORMAT, "step": step, "files": sizes,
-                                                   **metadata}, indent=2) + "\n")
-        fsync_path(partial)
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(partial, final)
-        fsync_path(self.folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.remove_partial()
+            partial.mkdir()
+            write_files(partial)
+            _pause_for_tests(partial)
+            sizes = {p.name: p.stat().st_size for p in sorted(partial.iterdir()) if p.is_file()}
+            write_text(partial / MANIFEST, json.dumps({"format": FORMAT, "step": step, "files": sizes,
+                                                       **metadata}, indent=2) + "\n")
+            fsync_path(partial)
+            if final.exists():
+                shutil.rmtree(final)  # an incomplete folder of the same step
+            os.rename(partial, final)
+            fsync_path(self.folder)
+        except OSError as error:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise CheckpointError(f"cannot write a checkpoint in {self.folder}: "
+                                  f"{error.strerror or error}") from None
         self._prune()
         return final
 

@@ -135,9 +135,12 @@ def config_from_args(args):
     return Config(**{key: value for key, value in vars(args).items() if key in fields})
 
 
-def explicit_fields(parser, args):
-    """The configuration fields the command line set to something other than their default."""
-    return {key for key, value in vars(args).items() if value != parser.get_default(key)}
+def explicit_fields(argv):
+    """The fields the command line gave, whatever their value: parsed again without defaults."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
 
 
 def main(argv=None):
@@ -150,7 +153,7 @@ def main(argv=None):
                  record=args.record)
             return 0
         if args.resume:
-            resume(config_from_args(args), explicit_fields(parser, args))
+            resume(config_from_args(args), explicit_fields(argv))
         else:
             train(config_from_args(args))
         return 0
@@ -177,6 +180,10 @@ def train(config):
     if store.latest() is not None:
         raise UserError(f"{store.folder} holds checkpoints of an earlier run: continue it with --resume, "
                         f"or move that folder away, or choose another --out")
+    if not config.continue_from and (files.weights.exists() or _has_content(files.log)):
+        raise UserError(f"{config.out} already holds a run of {config.env_id} ({files.log.name}, "
+                        f"{files.weights.name}): continue it with --resume or --continue "
+                        f"{files.weights}, or choose another --out")
     pieces = build_pieces(config, files)
     if config.continue_from:
         load_into_both_networks(pieces.agent, config.continue_from, pieces.game)
@@ -194,7 +201,7 @@ RESUMABLE_OVERRIDES = {"steps", "render", "threads", "out", "save_every", "check
 def resume(cli_config, explicit):
     """Continues the run in ``--out`` from its newest complete checkpoint."""
     from checkpoint import CheckpointStore, read_manifest
-    from runlog import truncate_after_step
+    from runlog import truncate_after_step, truncate_eval_after_step
 
     files = RunFiles.for_env(ensure_writable_folder(cli_config.out), cli_config.env_id)
     store = CheckpointStore(files.checkpoints, keep=cli_config.keep_checkpoints)
@@ -203,11 +210,13 @@ def resume(cli_config, explicit):
     if folder is None:
         raise UserError(f"no complete checkpoint of {cli_config.env_id} in {store.folder}")
     config = resumed_config(read_manifest(folder), cli_config, explicit, folder)
-    validate(config)
+    validate(config, check_weights=False)
     store.keep = config.keep_checkpoints
     pieces = build_pieces(config, files)
     progress = restore_checkpoint(folder, config, pieces.agent, pieces.memory, pieces.env, pieces.game)
-    dropped = truncate_after_step(files.log, progress.step) if files.log.exists() else 0
+    dropped = truncate_after_step(files.log, progress.step) if _has_content(files.log) else 0
+    if _has_content(files.evaluations):
+        truncate_eval_after_step(files.evaluations, progress.step)
     save_config(files.config, config)
     print(f"resuming {config.env_id} from {folder.name}: step {progress.step:,}, "
           f"episode {progress.tally.episodes}" + (f"; dropped {dropped} log rows after it" if dropped else ""))
@@ -259,13 +268,17 @@ def resumed_config(manifest, cli_config, explicit, folder):
 # Building the pieces
 
 
-def validate(config):
+def _has_content(path):
+    return path.is_file() and path.stat().st_size > 0
+
+
+def validate(config, check_weights=True):
     """Refuses numbers that cannot make a run, with one line naming the flag."""
     if config.memory_size < config.batch_size:
         raise UserError(f"--memory-size {config.memory_size} is smaller than --batch-size {config.batch_size}")
     if config.batch_size > 4096:
         raise UserError(f"--batch-size {config.batch_size} is absurdly large (at most 4096)")
-    if config.continue_from and not Path(config.continue_from).is_file():
+    if check_weights and config.continue_from and not Path(config.continue_from).is_file():
         raise UserError(f"weights file not found: {config.continue_from}")
     from memory import ReplayMemory
 

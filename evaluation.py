@@ -252,9 +252,10 @@ class EvalSummary:
 def make_eval_env(env_id, seed=None, *, render_mode=None, **options):
     """The environment of the protocol: ``preprocessing.make_env`` with up to 30 no-op frames.
 
-    Everything else is as in training (action repeat, FIRE after reset and a lost life, the id's
-    own sticky actions), so the agent meets the game it learned; life losses are not flagged,
-    since a game ends only at game over. ``render_mode="human"`` opens the game window.
+    Everything else is as in training (action repeat, FIRE after reset, the id's own sticky
+    actions), so the agent meets the game it learned; life losses are not flagged, since a game
+    ends only at game over. ``render_mode="human"`` opens the game window; ``options`` go to
+    ``make_env``.
     """
     return make_env(env_id, seed, noop_max=NOOP_MAX, life_loss_signal=False, idle_penalty=False,
                     render_mode=render_mode, **options)
@@ -348,7 +349,8 @@ def _check_protocol(episodes, epsilon, max_frames):
 def _longest_step_frames(env):
     """Raw frames one ``step()`` can take: one action repeat, two where FIRE follows a lost life."""
     frames_per_action = _wrapper_attribute(env, "frames_per_action", 1)
-    return frames_per_action * (2 if any(isinstance(layer, FireReset) for layer in _layers(env)) else 1)
+    fire_after_life_loss = any(isinstance(layer, FireReset) and layer.after_life_loss for layer in _layers(env))
+    return frames_per_action * (2 if fire_after_life_loss else 1)
 
 
 def _layers(env):

@@ -48,10 +48,11 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
             action = agent.act(progress.state, epsilon)
             frame, reward, terminated, truncated, info = env.step(action)
             learning_terminal = terminated or (config.life_loss_signal and info.get("life_lost", False))
-            memory.add(action, reward + info.get("idle_penalty", 0.0), frame, learning_terminal, truncated)
+            learning_reward = reward + info.get("idle_penalty", 0.0)
+            memory.add(action, learning_reward, frame, learning_terminal, truncated)
             progress.state = progress.stack.append(frame)
-            tally.episode.add_step(reward)
-            if learning_due(config, step, len(memory)):
+            tally.episode.add_step(reward, learning_reward)
+            if learning_due(config, step, progress.learning_starts, len(memory)):
                 tally.episode.add_learning(*agent.train_step(memory.sample(config.batch_size)))
             if step % config.target_update == 0:
                 agent.sync_target()
@@ -62,30 +63,42 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
                 log.append(record)
                 status.episode_done(record, tally)
                 if record.episode % config.save_every == 0:
-                    save_weights(files.weights, agent, game)
+                    warn_on_failure(save_weights, files.weights, agent, game)
                 progress.new_episode(env, memory)
                 if checkpoints and record.episode % config.checkpoint_every == 0:
-                    write_checkpoint(checkpoints, config, agent, memory, env, progress, game)
+                    warn_on_failure(write_checkpoint, checkpoints, config, agent, memory, env, progress, game)
             status.update(step, epsilon, tally)
-    save_weights(files.weights, agent, game)
-    if checkpoints:
-        folder = write_checkpoint(checkpoints, config, agent, memory, env, progress, game)
-        if stop.requested:
-            print(f"stopped at step {progress.step:,}; checkpoint {folder}; continue with --resume")
+        save_weights(files.weights, agent, game)
+        if checkpoints:
+            folder = write_checkpoint(checkpoints, config, agent, memory, env, progress, game)
+            if stop.requested:
+                print(f"stopped at step {progress.step:,}; checkpoint {folder}; continue with --resume")
     return tally
+
+
+def warn_on_failure(save, *args):
+    """A periodic save that fails (disk full, say) is reported and training goes on; the save at
+    the end of the run reports the same failure as an error."""
+    from errors import UserError
+
+    try:
+        save(*args)
+    except UserError as error:
+        print(f"warning: {error}", file=sys.stderr)
 
 
 class Progress:
     """Where a run stands between two steps, beyond the networks and the replay memory."""
 
-    def __init__(self, step, tally, stack, state):
+    def __init__(self, step, tally, stack, state, learning_starts):
         self.step, self.tally, self.stack, self.state = step, tally, stack, state
+        self.learning_starts = learning_starts
 
     @classmethod
     def start(cls, config, env, memory):
         from preprocessing import FrameStack
 
-        progress = cls(0, RunTally(started=time.monotonic()), FrameStack(), None)
+        progress = cls(0, RunTally(started=time.monotonic()), FrameStack(), None, config.pre_steps)
         progress.new_episode(env, memory, seed=config.seed)
         return progress
 
@@ -138,8 +151,8 @@ def epsilon_policy(config):
     return epsilon
 
 
-def learning_due(config, step, memory_length):
-    return step > config.pre_steps and step % config.train_every == 0 and memory_length >= config.batch_size
+def learning_due(config, step, learning_starts, memory_length):
+    return step > learning_starts and step % config.train_every == 0 and memory_length >= config.batch_size
 
 
 class EpisodeTally:
@@ -152,9 +165,10 @@ class EpisodeTally:
         self.losses = []
         self.q_values = []
 
-    def add_step(self, reward):
+    def add_step(self, reward, learning_reward):
+        """``reward``: the raw game score; ``learning_reward``: what the memory stores before clipping."""
         self.score += reward
-        self.clipped_return += max(-1.0, min(1.0, reward))
+        self.clipped_return += max(-1.0, min(1.0, learning_reward))
         self.length += 1
 
     def add_learning(self, loss, mean_q):
@@ -266,6 +280,7 @@ def write_checkpoint(store, config, agent, memory, env, progress, game):
         write_bytes(folder / "progress.pkl", pickle.dumps({
             "step": progress.step, "tally": progress.tally, "stack": progress.stack,
             "state": progress.state, "elapsed": time.monotonic() - progress.tally.started,
+            "learning_starts": progress.learning_starts,
             "env": env_snapshot(env), "agent_rng": agent.rng.bit_generator.state,
             "python_random": random.getstate(), "numpy_random": np.random.get_state()}))
 
@@ -293,18 +308,21 @@ def restore_checkpoint(folder, config, agent, memory, env, game):
                 variable.assign(saved[key])
         data = pickle.loads((folder / "progress.pkl").read_bytes())
         restore_env(env, data["env"])
-    except (OSError, ValueError, KeyError, pickle.UnpicklingError, EOFError) as error:
-        raise CheckpointError(f"checkpoint {folder} cannot be restored: {error}") from None
-    agent.rng.bit_generator.state = data["agent_rng"]
-    random.setstate(data["python_random"])
-    np.random.set_state(data["numpy_random"])
-    tally = data["tally"]
-    tally.started = time.monotonic() - data["elapsed"]
-    progress = Progress(data["step"], tally, data["stack"], data["state"])
+        agent.rng.bit_generator.state = data["agent_rng"]
+        random.setstate(data["python_random"])
+        np.random.set_state(data["numpy_random"])
+        tally = data["tally"]
+        tally.started = time.monotonic() - data["elapsed"]
+        progress = Progress(data["step"], tally, data["stack"], data["state"], data["learning_starts"])
+    except Exception as error:  # a damaged or foreign pickle can fail in any way
+        raise CheckpointError(f"checkpoint {folder} cannot be restored: "
+                              f"{type(error).__name__}: {error}") from None
     if (folder / "memory.npz").exists():
         memory.load(folder / "memory.npz")
     else:
+        # Saved without its memory: refill it for -pre steps before learning again.
         memory.start_episode(progress.state[..., -1])
+        progress.learning_starts = progress.step + config.pre_steps
     return progress
 
 

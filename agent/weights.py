@@ -21,13 +21,16 @@ class WeightsError(UserError):
 
 def save_weights(path, model, *, game):
     """Atomically writes ``model``'s weights to ``path`` with the game's name and action count."""
-    with atomic_path(path) as temp:
-        with h5py.File(temp, "w") as f:
-            f.attrs.update(format=FORMAT, version=VERSION, game=game,
-                           num_actions=int(model.output_shape[-1]))
-            group = f.create_group("weights")
-            for index, array in enumerate(model.get_weights()):
-                group.create_dataset(f"{index:03d}", data=array)
+    try:
+        with atomic_path(path) as temp:
+            with h5py.File(temp, "w") as f:
+                f.attrs.update(format=FORMAT, version=VERSION, game=game,
+                               num_actions=int(model.output_shape[-1]))
+                group = f.create_group("weights")
+                for index, array in enumerate(model.get_weights()):
+                    group.create_dataset(f"{index:03d}", data=array)
+    except OSError as error:
+        raise WeightsError(f"cannot write weights file {path}: {error.strerror or error}") from None
 
 
 def load_weights(path, model, *, game=None):

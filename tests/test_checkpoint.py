@@ -83,9 +83,10 @@ def test_a_failed_save_leaves_earlier_checkpoints_untouched(tmp_path):
         (folder / "a.bin").write_bytes(b"partial")
         raise OSError("disk full")
 
-    with pytest.raises(OSError):
+    with pytest.raises(CheckpointError, match="disk full"):
         store.save(6, exploding, {})
     assert store.latest() == good and json.loads((good / MANIFEST).read_text())["step"] == 5
+    assert not list(tmp_path.glob(".step-*"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,3 +179,21 @@ def test_a_damaged_checkpoint_is_refused_and_left_as_it_is(finished_run):
     assert_refused(run_cli(*RUN, "--resume", "--steps", 300, "--out", finished_run), "cannot be restored")
     assert progress.read_bytes() == damaged
     assert (finished_run / "Pong-v0_log.txt").read_bytes() == log_before
+
+
+def test_saving_a_step_that_is_already_complete_keeps_the_saved_one(tmp_path):
+    store = CheckpointStore(tmp_path)
+    first = store.save(5, fake_files, {})
+
+    def must_not_run(folder):
+        raise AssertionError("the same step was written twice")
+
+    assert store.save(5, must_not_run, {}) == first and read_manifest(first)["step"] == 5
+
+
+def test_an_unwritable_checkpoint_folder_is_one_clear_error(tmp_path):
+    blocker = tmp_path / "Pong-v0_checkpoints"
+    blocker.write_text("a file where the folder should be")
+    with pytest.raises(CheckpointError, match="cannot write a checkpoint"):
+        CheckpointStore(blocker).save(1, fake_files, {})
+    assert blocker.read_text() == "a file where the folder should be"

@@ -145,3 +145,17 @@ def test_reward_visualizer_draws_the_log_the_trainer_wrote(trained_run, tmp_path
         header = f.read(24)
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     assert (int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")) == (1000, 500)
+
+
+def test_a_flag_given_at_its_default_value_still_counts_as_given():
+    import dqn_atari
+
+    argv = ["--resume", "--steps", str(dqn_atari.Config.steps), "--start", "1.0"]
+    assert dqn_atari.explicit_fields(argv) == {"resume", "steps", "epsilon_start"}
+
+
+def test_a_new_run_does_not_overwrite_an_earlier_run_in_the_same_folder(tmp_path):
+    weights = tmp_path / "Pong-v0_weights.h5"
+    weights.write_bytes(b"weights of an earlier run")
+    assert_user_error(run_cli("--steps", 10, "--out", tmp_path, *FAST), "--resume or --continue")
+    assert weights.read_bytes() == b"weights of an earlier run"
