@@ -8,6 +8,7 @@
 import argparse
 import contextlib
 import dataclasses
+import datetime
 import json
 import os
 import secrets
@@ -178,8 +179,10 @@ def train(config):
     files = RunFiles.for_env(ensure_writable_folder(config.out), config.env_id)
     store = CheckpointStore(files.checkpoints, keep=config.keep_checkpoints)
     if store.latest() is not None:
-        raise UserError(f"{store.folder} holds checkpoints of an earlier run: continue it with --resume, "
-                        f"or move that folder away, or choose another --out")
+        if not config.continue_from:
+            raise UserError(f"{store.folder} holds checkpoints of an earlier run: continue it with --resume, "
+                            f"or move that folder away, or choose another --out")
+        set_aside(store.folder)
     if not config.continue_from and (files.weights.exists() or _has_content(files.log)):
         raise UserError(f"{config.out} already holds a run of {config.env_id} ({files.log.name}, "
                         f"{files.weights.name}): continue it with --resume or --continue "
@@ -191,6 +194,16 @@ def train(config):
     print(f"training {config.env_id} ({pieces.env.action_space.n} actions) for {config.steps:,} steps; "
           f"log {files.log}, weights {files.weights}")
     return pieces.run(config, files, store)
+
+
+def set_aside(folder):
+    """Renames an earlier run's checkpoints out of the way of a run started with --continue."""
+    aside = folder.with_name(f"{folder.name}.before-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+    try:
+        folder.rename(aside)
+    except OSError as error:
+        raise UserError(f"cannot move {folder} aside: {error.strerror or error}") from None
+    print(f"the earlier run's checkpoints are now in {aside} (delete it when you no longer need it)")
 
 
 # Settings a resumed run may change; any other flag must match the checkpoint's configuration.

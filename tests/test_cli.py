@@ -159,3 +159,14 @@ def test_a_new_run_does_not_overwrite_an_earlier_run_in_the_same_folder(tmp_path
     weights.write_bytes(b"weights of an earlier run")
     assert_user_error(run_cli("--steps", 10, "--out", tmp_path, *FAST), "--resume or --continue")
     assert weights.read_bytes() == b"weights of an earlier run"
+
+
+def test_continue_in_the_folder_of_the_earlier_run_keeps_its_checkpoints_aside(tmp_path):
+    first = run_cli("--steps", 120, "-pre", 100, "--out", tmp_path, *FAST)
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = run_cli("--continue", tmp_path / "Pong-v0_weights.h5", "--steps", 60, "-pre", 50,
+                    "--out", tmp_path, *FAST)
+    assert again.returncode == 0, again.stderr[-2000:]
+    (aside,) = tmp_path.glob("Pong-v0_checkpoints.before-*")
+    assert [p.name for p in aside.iterdir()] == ["step-000000000120"]
+    assert [p.name for p in (tmp_path / "Pong-v0_checkpoints").iterdir()] == ["step-000000000060"]
