@@ -65,55 +65,55 @@ def build_parser():
     parser = _OneLineErrorParser(
         prog=PROG, allow_abbrev=False,
         description="Train a Deep-Q-Network on an Atari game, or play/evaluate trained weights.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     d = Config()
     seed_flags = parser.add_argument_group("the original command line")
-    seed_flags.add_argument("-env", "--env", dest="env_id", default=d.env_id,
+    seed_flags.add_argument("-env", "--env", metavar="ID", dest="env_id", default=d.env_id,
                             help="game id: Pong-v0, Breakout-v0, ALE/Pong-v5, PongNoFrameskip-v4 or a bare Pong")
     seed_flags.add_argument("-r", "--render", action="store_true", help="show the game while it runs")
     seed_flags.add_argument("--continue", dest="continue_from", metavar="WEIGHTS",
                             help="start from these weights (loaded into the online and the target network)")
-    seed_flags.add_argument("--start", dest="epsilon_start", type=_probability, default=d.epsilon_start,
+    seed_flags.add_argument("--start", metavar="EPS", dest="epsilon_start", type=_probability, default=d.epsilon_start,
                             help="epsilon (probability of a random action) when it starts to fall")
-    seed_flags.add_argument("--end", dest="epsilon_end", type=_probability, default=d.epsilon_end,
+    seed_flags.add_argument("--end", metavar="EPS", dest="epsilon_end", type=_probability, default=d.epsilon_end,
                             help="epsilon after --epsilon-steps")
-    seed_flags.add_argument("-pre", "--pre", dest="pre_steps", type=_count, default=d.pre_steps,
+    seed_flags.add_argument("-pre", "--pre", metavar="N", dest="pre_steps", type=_count, default=d.pre_steps,
                             help="steps that fill the replay memory before learning starts and epsilon "
                                  "falls; played randomly, or greedily by the loaded agent with --continue")
     run = parser.add_argument_group("training")
-    run.add_argument("--steps", type=_positive, default=d.steps, help="total agent steps (each = 4 frames)")
-    run.add_argument("--epsilon-steps", type=_count, default=d.epsilon_steps,
+    run.add_argument("--steps", metavar="N", type=_positive, default=d.steps, help="total agent steps (each = 4 frames)")
+    run.add_argument("--epsilon-steps", metavar="N", type=_count, default=d.epsilon_steps,
                      help="agent steps over which epsilon moves linearly from --start to --end")
-    run.add_argument("--memory-size", type=_positive, default=d.memory_size, help="replay memory capacity (transitions)")
+    run.add_argument("--memory-size", metavar="N", type=_positive, default=d.memory_size, help="replay memory capacity (transitions)")
     run.add_argument("--memory-compression", choices=("zstd", "lz4", "none"), default=d.memory_compression,
                      help="how replay frames are stored")
-    run.add_argument("--batch-size", type=_positive, default=d.batch_size, help="transitions per gradient step")
-    run.add_argument("--gamma", type=_probability, default=d.gamma, help="discount factor")
-    run.add_argument("--lr", dest="learning_rate", type=_learning_rate, default=d.learning_rate, help="learning rate")
+    run.add_argument("--batch-size", metavar="N", type=_positive, default=d.batch_size, help="transitions per gradient step")
+    run.add_argument("--gamma", metavar="GAMMA", type=_probability, default=d.gamma, help="discount factor")
+    run.add_argument("--lr", metavar="LR", dest="learning_rate", type=_learning_rate, default=d.learning_rate, help="learning rate")
     run.add_argument("--optimizer", choices=("adam", "rmsprop"), default=d.optimizer,
                      help="rmsprop with --lr 0.00025 is the Nature paper's")
     run.add_argument("--loss", choices=("huber", "logcosh", "mse"), default=d.loss, help="TD loss")
-    run.add_argument("--clip-norm", type=_positive_float, default=None, help="clip gradients to this global norm")
-    run.add_argument("--target-update", type=_positive, default=d.target_update,
+    run.add_argument("--clip-norm", metavar="NORM", type=_positive_float, default=None, help="clip gradients to this global norm")
+    run.add_argument("--target-update", metavar="N", type=_positive, default=d.target_update,
                      help="agent steps between copies of the online network into the target network")
-    run.add_argument("--train-every", type=_positive, default=d.train_every, help="agent steps per gradient step")
-    run.add_argument("--save-every", type=_positive, default=d.save_every, help="episodes between weight saves")
-    run.add_argument("--seed", type=_count, default=None, help="random seed (default: drawn and saved in the config)")
-    run.add_argument("--threads", type=_count, default=d.threads, help="CPU threads for the network (0: all cores)")
+    run.add_argument("--train-every", metavar="N", type=_positive, default=d.train_every, help="agent steps per gradient step")
+    run.add_argument("--save-every", metavar="N", type=_positive, default=d.save_every, help="episodes between weight saves")
+    run.add_argument("--seed", metavar="N", type=_count, default=None, help="random seed (default: drawn and saved in the config)")
+    run.add_argument("--threads", metavar="N", type=_count, default=d.threads, help="CPU threads for the network (0: all cores)")
     run.add_argument("--precision", choices=("float32", "bfloat16"), default=d.precision,
                      help="bfloat16 runs the network in mixed precision (CPUs with AMX/AVX512-BF16, recent GPUs)")
     run.add_argument("--no-life-loss-signal", dest="life_loss_signal", action="store_false",
                      help="do not treat a lost life as a terminal for learning")
     run.add_argument("--idle-penalty", action="store_true",
                      help="reward -1 after 30 decisions without moving at the start of a round (learning only)")
-    run.add_argument("--out", default=d.out, help="folder for the log, weights and configuration")
+    run.add_argument("--out", metavar="DIR", default=d.out, help="folder for the log, weights and configuration")
     safety = parser.add_argument_group("checkpoints and resuming")
     safety.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its newest complete checkpoint "
                              "(steps, epsilon, memory, optimizer, log); --steps may be raised")
-    safety.add_argument("--checkpoint-every", type=_positive, default=d.checkpoint_every,
+    safety.add_argument("--checkpoint-every", metavar="N", type=_positive, default=d.checkpoint_every,
                         help="episodes between full checkpoints (also taken on Ctrl-C/SIGTERM and at the end)")
-    safety.add_argument("--keep-checkpoints", type=_positive, default=d.keep_checkpoints,
+    safety.add_argument("--keep-checkpoints", metavar="K", type=_positive, default=d.keep_checkpoints,
                         help="complete checkpoints kept")
     safety.add_argument("--no-save-memory", dest="save_memory", action="store_false",
                         help="leave the replay memory out of checkpoints (a resumed run refills it)")
@@ -122,11 +122,11 @@ def build_parser():
     play.add_argument("--eval", metavar="WEIGHTS",
                       help="evaluate with the published protocol (up to 30 no-ops, epsilon 0.05, at most "
                            "18,000 frames a game): mean ± std, min, max, human-normalised score, JSON summary")
-    play.add_argument("--games", type=_positive, default=None,
+    play.add_argument("--games", metavar="N", type=_positive, default=None,
                       help=f"games to play (default: 1 with --play, {EVAL_GAMES} with --eval)")
     play.add_argument("--record", metavar="FILE",
                       help="with --play/--eval: write a video of the first game (.mp4 or .gif)")
-    play.add_argument("--eval-every", type=_count, default=d.eval_every,
+    play.add_argument("--eval-every", metavar="N", type=_count, default=d.eval_every,
                       help="while training: evaluate 10 games every this many steps into <env>_eval.txt (0: never)")
     return parser
 
@@ -440,6 +440,15 @@ def play(config, weights, *, games, protocol, record=None):
 
 # ---------------------------------------------------------------------------------------------
 # Argument types: each bad number becomes one line on stderr and exit code 2.
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except for on/off flags and options that have none."""
+
+    def _get_help_string(self, action):
+        if action.nargs == 0 or action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 class _OneLineErrorParser(argparse.ArgumentParser):
