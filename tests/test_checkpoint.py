@@ -197,3 +197,16 @@ def test_an_unwritable_checkpoint_folder_is_one_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="cannot write a checkpoint"):
         CheckpointStore(blocker).save(1, fake_files, {})
     assert blocker.read_text() == "a file where the folder should be"
+
+
+def test_a_checkpoint_without_its_memory_refills_it_before_learning_again(tmp_path):
+    import pickle
+
+    first = run_cli(*RUN, "-pre", 100, "--steps", 150, "--no-save-memory", "--out", tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    store = CheckpointStore(tmp_path / "Pong-v0_checkpoints")
+    assert not (store.latest() / "memory.npz").exists()
+    resumed = run_cli(*RUN, "-pre", 100, "--steps", 200, "--out", tmp_path, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    progress = pickle.loads((store.latest() / "progress.pkl").read_bytes())
+    assert progress["step"] == 200 and progress["learning_starts"] == 150 + 100
