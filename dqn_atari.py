@@ -175,14 +175,13 @@ def train(config):
     from checkpoint import CheckpointStore
 
     validate(config)
-    config = dataclasses.replace(config, seed=secrets.randbits(31) if config.seed is None else config.seed)
+    config = with_drawn_seed(config)
     files = RunFiles.for_env(ensure_writable_folder(config.out), config.env_id)
     store = CheckpointStore(files.checkpoints, keep=config.keep_checkpoints)
-    if store.latest() is not None:
-        if not config.continue_from:
-            raise UserError(f"{store.folder} holds checkpoints of an earlier run: continue it with --resume, "
-                            f"or move that folder away, or choose another --out")
-        set_aside(store.folder)
+    earlier_checkpoints = store.latest() is not None
+    if earlier_checkpoints and not config.continue_from:
+        raise UserError(f"{store.folder} holds checkpoints of an earlier run: continue it with --resume, "
+                        f"or move that folder away, or choose another --out")
     if not config.continue_from and (files.weights.exists() or _has_content(files.log)):
         raise UserError(f"{config.out} already holds a run of {config.env_id} ({files.log.name}, "
                         f"{files.weights.name}): continue it with --resume or --continue "
@@ -190,10 +189,17 @@ def train(config):
     pieces = build_pieces(config, files)
     if config.continue_from:
         load_into_both_networks(pieces.agent, config.continue_from, pieces.game)
+    if earlier_checkpoints:
+        set_aside(store.folder)  # only once the weights loaded: a refused run moves nothing
     save_config(files.config, config)
     print(f"training {config.env_id} ({pieces.env.action_space.n} actions) for {config.steps:,} steps; "
           f"log {files.log}, weights {files.weights}")
     return pieces.run(config, files, store)
+
+
+def with_drawn_seed(config):
+    """The configuration with a seed: the given one, or one drawn now and saved with the run."""
+    return config if config.seed is not None else dataclasses.replace(config, seed=secrets.randbits(31))
 
 
 def set_aside(folder):
@@ -411,7 +417,7 @@ def play(config, weights, *, games, protocol, record=None):
         raise UserError(f"weights file not found: {weights}")
     if record:
         evaluation.video_format(record)
-    config = dataclasses.replace(config, seed=secrets.randbits(31) if config.seed is None else config.seed)
+    config = with_drawn_seed(config)
     setup_backend(config)
     render_mode = "human" if config.render and display_available(suggest_record=True) else None
     with native_stderr_silenced():

@@ -164,6 +164,10 @@ def test_a_new_run_does_not_overwrite_an_earlier_run_in_the_same_folder(tmp_path
 def test_continue_in_the_folder_of_the_earlier_run_keeps_its_checkpoints_aside(tmp_path):
     first = run_cli("--steps", 120, "-pre", 100, "--out", tmp_path, *FAST)
     assert first.returncode == 0, first.stderr[-2000:]
+    corrupt = tmp_path / "corrupt.h5"
+    corrupt.write_bytes(b"not weights")
+    assert_user_error(run_cli("--continue", corrupt, "--steps", 60, "--out", tmp_path, *FAST), "corrupt.h5")
+    assert not list(tmp_path.glob("Pong-v0_checkpoints.before-*")), "a refused run moves nothing"
     again = run_cli("--continue", tmp_path / "Pong-v0_weights.h5", "--steps", 60, "-pre", 50,
                     "--out", tmp_path, *FAST)
     assert again.returncode == 0, again.stderr[-2000:]
