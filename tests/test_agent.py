@@ -65,6 +65,34 @@ def test_train_steps_fit_a_fixed_batch_and_leave_the_target_network_alone():
     assert all(np.array_equal(a, b) for a, b in zip(agent.online.get_weights(), agent.target.get_weights()))
 
 
+@pytest.mark.parametrize("clip_norm", [None, 0.05])
+def test_the_fast_adam_update_matches_keras_adam(clip_norm):
+    """The TensorFlow train step applies Adam with a fused kernel; a subclass of Adam takes Keras's path."""
+    from agent import backend
+
+    class KerasPathAdam(keras.optimizers.Adam):
+        pass
+
+    agents = []
+    for optimizer in (make_optimizer("adam", 1e-3, clip_norm),
+                      KerasPathAdam(1e-3, epsilon=1.5e-4, global_clipnorm=clip_norm)):
+        keras.utils.set_random_seed(3)
+        agents.append(DQNAgent(build_q_network(4), build_q_network(4), optimizer, 0.99))
+    assert backend._can_fuse_adam(agents[0].optimizer) and not backend._can_fuse_adam(agents[1].optimizer)
+    rng = np.random.default_rng(3)
+    # Two steps: beyond that, Adam's m / (sqrt(v) + eps) turns float rounding into visible drift.
+    for _ in range(2):
+        batch = random_batch(rng)
+        losses = [agent.train_step(batch)[0] for agent in agents]
+        assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    fast, reference = agents
+    assert int(fast.optimizer.iterations) == int(reference.optimizer.iterations) == 2
+    for a, b in zip(fast.online.get_weights() + [v.numpy() for v in fast.optimizer.variables[2:]],
+                    reference.online.get_weights() + [v.numpy() for v in reference.optimizer.variables[2:]]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(fast.online.get_weights()[0], fast.target.get_weights()[0])
+
+
 def test_act_is_greedy_at_epsilon_zero_and_uniform_at_one():
     agent = build_agent(4, seed=1)
     state = np.random.default_rng(1).integers(0, 256, (84, 84, 4), dtype=np.uint8)
