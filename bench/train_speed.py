@@ -86,7 +86,8 @@ def main():
     print(f"env: {args.env}")
     print(f"backend: {backend.name()}")
     print(f"precision: {args.precision}")
-    print(f"threads: {args.threads or 'all'} (cores: {dqn_atari.os.cpu_count()})")
+    print(f"threads: --threads {args.threads} ({args.threads or 'all'} of {dqn_atari.os.cpu_count()} cores): "
+          f"{backend.describe_threads()}")
     print(f"memory_compression: {args.memory_compression}")
     print(f"timed_steps: {timed_steps}")
     print(f"sps: {timed_steps / max(learning_elapsed, 1e-9):.1f}")
