@@ -20,8 +20,9 @@ def configure_threads(num_threads):
     The Nature network's ops are small (batch 32, or 1 when acting), so on TensorFlow splitting
     one op over threads pays less than running independent ops side by side (the three forward
     passes of a train step, the weight and input gradients, the per-variable Adam updates).
-    On two cores, one thread per op and two ops at a time made the train step 17 -> 10 ms in
-    bfloat16 (15 ms in float32) and a greedy action 0.95 -> 0.68 ms (``bench/train_speed.py``).
+    On two cores, one thread per op and two ops at a time took the bfloat16 train step from
+    12-13 ms (two threads per op) to 10 ms, left float32 about even (~17 ms) and a greedy action
+    0.95 -> 0.68 ms (README, "Training speed").
     """
     cores = num_threads if num_threads > 0 else os.cpu_count() or 1
     if name() == "tensorflow":
