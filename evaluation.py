@@ -205,10 +205,9 @@ class EvalSummary:
         return human_normalized(self.game, self.mean)
 
     def as_record(self, step):
-        """The evaluation log's row for training step ``step``; its normalised score is in percent."""
-        normalized = self.human_normalized
+        """The evaluation log's row for training step ``step``."""
         return runlog.EvalRecord(step, self.episodes, self.mean, self.std, self.min, self.max,
-                                 None if normalized is None else 100.0 * normalized)
+                                 self.human_normalized)
 
     def to_dict(self):
         """Plain JSON-ready data: statistics, the reference they are normalised by, protocol, games."""

@@ -61,7 +61,8 @@ class EvalRecord:
       step: global agent step of training when the evaluation ran.
       episodes: number of evaluation episodes the statistics cover.
       mean_score, std_score, min_score, max_score: raw game score over those episodes.
-      human_normalized: 100 * (mean - random) / (human - random); None where the game has no baseline.
+      human_normalized: (mean - random) / (human - random), as in the ``--eval`` JSON (0: random
+        play, 1: the human tester); None where the game has no baseline.
     """
 
     step: int

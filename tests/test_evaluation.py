@@ -206,7 +206,7 @@ def test_summary_statistics_record_and_one_line_description():
     assert summary.std == pytest.approx(math.sqrt(2 / 3))
     assert summary.human_normalized == pytest.approx(40.7 / 30.0)
     record = summary.as_record(250_000)
-    assert record == runlog.EvalRecord(250_000, 3, 20.0, summary.std, 19.0, 21.0, pytest.approx(100 * 40.7 / 30))
+    assert record == runlog.EvalRecord(250_000, 3, 20.0, summary.std, 19.0, 21.0, pytest.approx(40.7 / 30))
     assert summary.describe() == "3 games: 20.0 ± 0.8 (min 19, max 21), human-normalised 1.36 (136% of human)"
 
 
@@ -242,7 +242,7 @@ def test_evaluations_append_to_the_log_the_visualizer_reads(tmp_path):
     records = runlog.read_eval_log(log)
     assert [record.step for record in records] == [10_000, 20_000]
     assert records[1].mean_score == -20.5 and records[1].episodes == 2
-    assert records[0].human_normalized == pytest.approx(100 * 40.7 / 30)
+    assert records[0].human_normalized == pytest.approx(40.7 / 30)  # the unit of the JSON summary
 
 
 def test_a_real_evaluation_summary_is_consistent_with_its_games():
