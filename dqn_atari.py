@@ -265,7 +265,8 @@ def build_pieces(config, files):
         import evaluation as protocol
 
         with native_stderr_silenced():
-            evaluation = PeriodicEvaluation(config, files, protocol.make_eval_env(config.env_id, seed=config.seed))
+            evaluation = PeriodicEvaluation(config, files, protocol.make_eval_env(config.env_id, seed=config.seed),
+                                            game)
     return Pieces(env, game, make_agent(config, env.action_space.n), make_memory(config), evaluation)
 
 

@@ -87,9 +87,9 @@ def read_log(path):
     return _read_records(path, EpisodeRecord)
 
 
-def read_eval_log(path):
+def read_eval_log(path, *, allow_no_rows=False):
     """Reads every evaluation of an evaluation log, in file order. Raises LogFormatError for a bad file."""
-    return _read_records(path, EvalRecord)
+    return _read_records(path, EvalRecord, allow_no_rows=allow_no_rows)
 
 
 def truncate_after_step(path, step):

@@ -19,12 +19,13 @@ class RunFiles:
     config: Path
     evaluations: Path
     checkpoints: Path
+    best_weights: Path
 
     @classmethod
     def for_env(cls, out, env_id):
         stem = Path(out) / env_id.replace("/", "_")
         return cls(*(Path(f"{stem}_{name}") for name in
-                     ("log.txt", "weights.h5", "config.json", "eval.txt", "checkpoints")))
+                     ("log.txt", "weights.h5", "config.json", "eval.txt", "checkpoints", "weights_best.h5")))
 
 
 def run_training(config, env, agent, memory, files, *, game, checkpoints=None, progress=None,
@@ -240,13 +241,20 @@ class StatusLine:
 
 
 class PeriodicEvaluation:
-    """``--eval-every``: a short protocol evaluation every N steps, appended to ``<env>_eval.txt``."""
+    """``--eval-every``: a short protocol evaluation every N steps, appended to ``<env>_eval.txt``.
 
-    def __init__(self, config, files, env):
+    The weights that scored the best mean so far (over the whole evaluation log, so a resumed or
+    continued run competes with its past) are kept in ``<env>_weights_best.h5``: the agent at the
+    end of a run is not always its best one.
+    """
+
+    def __init__(self, config, files, env, game):
         self.every = config.eval_every
         self.seed = config.seed
         self.path = files.evaluations
+        self.best_weights = files.best_weights
         self.env = env
+        self.game = game
 
     def maybe_run(self, step, agent):
         import evaluation
@@ -255,8 +263,21 @@ class PeriodicEvaluation:
             return
         summary = evaluation.evaluate(self.env, evaluation.greedy_policy(agent),
                                       episodes=evaluation.TRAINING_EVAL_EPISODES, seed=self.seed)
+        best_before = self._best_mean()
         evaluation.log_evaluation(self.path, summary, step)
-        print(f"evaluation at step {step:,}: {summary.describe()}")
+        message = f"evaluation at step {step:,}: {summary.describe()}"
+        if best_before is None or summary.mean > best_before:
+            warn_on_failure(save_weights, self.best_weights, agent, self.game)
+            message += f"; best so far, saved to {self.best_weights.name}"
+        print(message)
+
+    def _best_mean(self):
+        from runlog import read_eval_log
+
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return None
+        records = read_eval_log(self.path, allow_no_rows=True)
+        return max((record.mean_score for record in records), default=None)
 
 
 def write_checkpoint(store, config, agent, memory, env, progress, game):

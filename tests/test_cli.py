@@ -90,6 +90,8 @@ def test_eval_every_appends_to_the_evaluation_log(trained_run):
     lines = (out / "Pong-v0_eval.txt").read_text().splitlines()
     assert lines[0].startswith("step,episodes,mean_score") and lines[1].startswith("1000,10,")
     assert "evaluation at step 1,000: 10 games" in result.stdout
+    assert "best so far, saved to Pong-v0_weights_best.h5" in result.stdout
+    assert (out / "Pong-v0_weights_best.h5").stat().st_size > 1_000_000
 
 
 def test_unknown_game_id_is_one_line_and_exit_2(tmp_path):

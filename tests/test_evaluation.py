@@ -363,3 +363,35 @@ def test_human_render_mode_opens_the_game_window_on_a_display(virtual_display):
     window = re.search(r'"The Arcade Learning Environment".*?\s(\d+)x(\d+)\+', result.stdout)
     assert window, result.stdout
     assert int(window[1]) >= 160 and int(window[2]) >= 210 * 3 // 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluations during training
+
+
+def test_training_evaluations_keep_the_weights_of_the_best_one(tmp_path, monkeypatch):
+    from agent import build_agent, load_weights
+    from training import PeriodicEvaluation, RunFiles
+
+    files = RunFiles.for_env(tmp_path, "Pong-v0")
+    config = type("Config", (), {"eval_every": 100, "seed": 0})
+    means = iter([-20.0, -5.0, -12.0, 3.0])
+    monkeypatch.setattr(evaluation, "evaluate", lambda *args, **kwargs: pong_summary(scores=(next(means),)))
+    agent, probe = build_agent(6), build_agent(6).online
+
+    def evaluate_marked(periodic, step, marker):
+        """Marks the agent's weights, evaluates, and returns the mark of the weights kept as best."""
+        agent.online.layers[-1].bias.assign(np.full(6, marker, np.float32))
+        periodic.maybe_run(step, agent)
+        load_weights(files.best_weights, probe, game="pong")
+        return float(probe.layers[-1].bias.numpy()[0])
+
+    periodic = PeriodicEvaluation(config, files, env=None, game="pong")
+    periodic.maybe_run(50, agent)  # not a multiple of --eval-every: nothing happens
+    assert not files.evaluations.exists() and not files.best_weights.exists()
+    assert evaluate_marked(periodic, 100, 1.0) == 1.0  # the first evaluation is the best so far
+    assert evaluate_marked(periodic, 200, 2.0) == 2.0  # -5 beats -20
+    assert evaluate_marked(periodic, 300, 3.0) == 2.0  # -12 does not: the file keeps step 200's
+    assert [record.mean_score for record in runlog.read_eval_log(files.evaluations)] == [-20.0, -5.0, -12.0]
+    resumed = PeriodicEvaluation(config, files, env=None, game="pong")  # competes with the log's past
+    assert evaluate_marked(resumed, 400, 4.0) == 4.0  # 3 beats -5
