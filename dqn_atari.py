@@ -182,7 +182,9 @@ def train(config):
     if earlier_checkpoints and not config.continue_from:
         raise UserError(f"{store.folder} holds checkpoints of an earlier run: continue it with --resume, "
                         f"or move that folder away, or choose another --out")
-    if not config.continue_from and (files.weights.exists() or _has_content(files.log)):
+    earlier_files = (files.weights.exists() or files.best_weights.exists() or _has_content(files.log)
+                     or _has_content(files.evaluations))
+    if earlier_files and not config.continue_from:
         raise UserError(f"{config.out} already holds a run of {config.env_id} ({files.log.name}, "
                         f"{files.weights.name}): continue it with --resume or --continue "
                         f"{files.weights}, or choose another --out")

@@ -156,11 +156,13 @@ def test_a_flag_given_at_its_default_value_still_counts_as_given():
     assert dqn_atari.explicit_fields(argv) == {"resume", "steps", "epsilon_start"}
 
 
-def test_a_new_run_does_not_overwrite_an_earlier_run_in_the_same_folder(tmp_path):
-    weights = tmp_path / "Pong-v0_weights.h5"
-    weights.write_bytes(b"weights of an earlier run")
+@pytest.mark.parametrize("name", ["Pong-v0_weights.h5", "Pong-v0_weights_best.h5", "Pong-v0_eval.txt"])
+def test_a_new_run_does_not_overwrite_an_earlier_run_in_the_same_folder(tmp_path, name):
+    earlier = tmp_path / name
+    earlier.write_bytes(b"a file of an earlier run")
     assert_user_error(run_cli("--steps", 10, "--out", tmp_path, *FAST), "--resume or --continue")
-    assert weights.read_bytes() == b"weights of an earlier run"
+    assert earlier.read_bytes() == b"a file of an earlier run"
+    assert [path.name for path in tmp_path.iterdir()] == [name]
 
 
 def test_continue_in_the_folder_of_the_earlier_run_keeps_its_checkpoints_aside(tmp_path):
