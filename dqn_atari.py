@@ -49,7 +49,8 @@ class Config:
     save_every: int = 10
     seed: int | None = None
     threads: int = 0
-    precision: str = "float32"
+    learner: str = "thread"
+    precision: str = "auto"
     continue_from: str | None = None
     render: bool = False
     out: str = "."
@@ -100,8 +101,12 @@ def build_parser():
     run.add_argument("--save-every", metavar="N", type=_positive, default=d.save_every, help="episodes between weight saves")
     run.add_argument("--seed", metavar="N", type=_count, default=None, help="random seed (default: drawn and saved in the config)")
     run.add_argument("--threads", metavar="N", type=_count, default=d.threads, help="CPU threads for the network (0: all cores)")
-    run.add_argument("--precision", choices=("float32", "bfloat16"), default=d.precision,
-                     help="bfloat16 runs the network in mixed precision (CPUs with AMX/AVX512-BF16, recent GPUs)")
+    run.add_argument("--learner", choices=("thread", "main"), default=d.learner,
+                     help="thread: gradient steps run in a second thread while the game goes on; main: in the "
+                          "loop's thread (same results, slower)")
+    run.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default=d.precision,
+                     help="bfloat16 runs the network in mixed precision (float32 weights); auto: bfloat16 on "
+                          "CPUs with AMX units, float32 elsewhere")
     run.add_argument("--no-life-loss-signal", dest="life_loss_signal", action="store_false",
                      help="do not treat a lost life as a terminal for learning")
     run.add_argument("--idle-penalty", action="store_true",
@@ -175,7 +180,7 @@ def train(config):
     from checkpoint import CheckpointStore
 
     validate(config)
-    config = with_drawn_seed(config)
+    config = with_resolved_precision(with_drawn_seed(config))
     files = RunFiles.for_env(ensure_writable_folder(config.out), config.env_id)
     store = CheckpointStore(files.checkpoints, keep=config.keep_checkpoints)
     earlier_checkpoints = store.latest() is not None
@@ -204,6 +209,16 @@ def with_drawn_seed(config):
     return config if config.seed is not None else dataclasses.replace(config, seed=secrets.randbits(31))
 
 
+def with_resolved_precision(config):
+    """The configuration with ``--precision auto`` replaced by what it means on this machine."""
+    if config.precision != "auto":
+        return config
+    with native_stderr_silenced():
+        from agent import backend
+
+        return dataclasses.replace(config, precision=backend.default_precision())
+
+
 def set_aside(folder):
     """Renames an earlier run's checkpoints out of the way of a run started with --continue."""
     aside = folder.with_name(f"{folder.name}.before-{datetime.datetime.now():%Y%m%d-%H%M%S}")
@@ -215,7 +230,7 @@ def set_aside(folder):
 
 
 # Settings a resumed run may change; any other flag must match the checkpoint's configuration.
-RESUMABLE_OVERRIDES = {"steps", "render", "threads", "out", "save_every", "checkpoint_every",
+RESUMABLE_OVERRIDES = {"steps", "render", "threads", "learner", "out", "save_every", "checkpoint_every",
                        "keep_checkpoints", "save_memory"}
 
 
@@ -230,7 +245,7 @@ def resume(cli_config, explicit):
     folder = store.latest()
     if folder is None:
         raise UserError(f"no complete checkpoint of {cli_config.env_id} in {store.folder}")
-    config = resumed_config(read_manifest(folder), cli_config, explicit, folder)
+    config = resumed_config(read_manifest(folder), with_resolved_precision(cli_config), explicit, folder)
     validate(config, check_weights=False)
     store.keep = config.keep_checkpoints
     pieces = build_pieces(config, files)
@@ -348,7 +363,8 @@ def setup_backend(config):
     from agent import backend
 
     backend.configure_threads(config.threads)
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.precision == "bfloat16" else "float32")
+    precision = with_resolved_precision(config).precision
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     keras.utils.set_random_seed(config.seed)
 
 
@@ -395,6 +411,7 @@ def load_into_both_networks(agent, path, game):
 
     load_weights(path, agent.online, game=game)
     agent.sync_target()
+    agent.sync_actor()
 
 
 def save_config(path, config):
@@ -420,7 +437,7 @@ def play(config, weights, *, games, protocol, record=None):
         raise UserError(f"weights file not found: {weights}")
     if record:
         evaluation.video_format(record)
-    config = with_drawn_seed(config)
+    config = with_resolved_precision(with_drawn_seed(config))
     setup_backend(config)
     render_mode = "human" if config.render and display_available(suggest_record=True) else None
     with native_stderr_silenced():

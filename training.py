@@ -41,8 +41,13 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
     policy_epsilon = epsilon_policy(config)
     progress = progress or Progress.start(config, env, memory)
     tally = progress.tally
+
+    def count(finished_steps):
+        for loss, mean_q in finished_steps:
+            tally.episode.add_learning(loss, mean_q)
+
     with RunLogWriter(files.log) as log, StatusLine(config.steps, progress.step) as status, \
-            StopRequest() as stop:
+            StopRequest() as stop, Learner(agent, threaded=config.learner == "thread") as learner:
         while progress.step < config.steps and not stop.requested:
             step = progress.step = progress.step + 1
             epsilon = policy_epsilon(step - 1)
@@ -54,12 +59,16 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
             progress.state = progress.stack.append(frame)
             tally.episode.add_step(reward, learning_reward)
             if learning_due(config, step, progress.learning_starts, len(memory)):
-                tally.episode.add_learning(*agent.train_step(memory.sample(config.batch_size)))
+                count(learner.start(memory.sample(config.batch_size)))
+            # Whatever reads the online network waits for the step in flight.
             if step % config.target_update == 0:
+                count(learner.finish())
                 agent.sync_target()
-            if evaluation:
-                evaluation.maybe_run(step, agent)
+            if evaluation and evaluation.due(step):
+                count(learner.finish())
+                evaluation.run(step, agent)
             if terminated or truncated:
+                count(learner.finish())  # each episode's row counts its own gradient steps
                 record = tally.finish_episode(step, epsilon)
                 log.append(record)
                 status.episode_done(record, tally)
@@ -69,12 +78,54 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
                 if checkpoints and record.episode % config.checkpoint_every == 0:
                     warn_on_failure(write_checkpoint, checkpoints, config, agent, memory, env, progress, game)
             status.update(step, epsilon, tally)
+        count(learner.finish())
         save_weights(files.weights, agent, game)
         if checkpoints:
             folder = write_checkpoint(checkpoints, config, agent, memory, env, progress, game)
             if stop.requested:
                 print(f"stopped at step {progress.step:,}; checkpoint {folder}; continue with --resume")
     return tally
+
+
+class Learner:
+    """Runs the agent's gradient steps: in a second thread (``--learner thread``, the default), so
+    that the emulator, the replay memory and the action choice go on while the network learns, or
+    in the loop's own thread (``--learner main``).
+
+    ``start(batch)`` hands the actor the current weights (see ``DQNAgent``) and starts one step;
+    ``finish()`` waits for the step in flight. Both return the (loss, mean Q) of the steps that
+    finished meanwhile. The batch is drawn in the loop's thread, the actor is only copied while no
+    step is in flight, and the loop finishes the step before anything reads the online network, so
+    both modes compute the same thing; the thread only changes when it is computed.
+    """
+
+    def __init__(self, agent, *, threaded):
+        import concurrent.futures
+
+        self.agent = agent
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="learner") if threaded else None
+        self._in_flight = None
+
+    def start(self, batch):
+        finished = self.finish()
+        self.agent.sync_actor()
+        if self._pool is None:
+            return [*finished, self.agent.learn(batch)]
+        self._in_flight = self._pool.submit(self.agent.learn, batch)
+        return finished
+
+    def finish(self):
+        if self._in_flight is None:
+            return []
+        in_flight, self._in_flight = self._in_flight, None
+        return [in_flight.result()]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 def warn_on_failure(save, *args):
@@ -256,11 +307,12 @@ class PeriodicEvaluation:
         self.env = env
         self.game = game
 
-    def maybe_run(self, step, agent):
+    def due(self, step):
+        return step % self.every == 0
+
+    def run(self, step, agent):
         import evaluation
 
-        if step % self.every:
-            return
         summary = evaluation.evaluate(self.env, evaluation.greedy_policy(agent),
                                       episodes=evaluation.TRAINING_EVAL_EPISODES, seed=self.seed)
         best_before = self._best_mean()
@@ -294,6 +346,7 @@ def write_checkpoint(store, config, agent, memory, env, progress, game):
     def write_files(folder):
         write_weights(folder / "online.h5", agent.online, game=game)
         write_weights(folder / "target.h5", agent.target, game=game)
+        write_weights(folder / "actor.h5", agent.actor, game=game)
         with atomic_path(folder / "optimizer.npz") as temp, open(temp, "wb") as f:
             np.savez(f, **{f"{i:04d}": _to_numpy(v) for i, v in enumerate(agent.optimizer.variables)})
         if config.save_memory:
@@ -323,6 +376,10 @@ def restore_checkpoint(folder, config, agent, memory, env, game):
 
     load_weights(folder / "online.h5", agent.online, game=game)
     load_weights(folder / "target.h5", agent.target, game=game)
+    if (folder / "actor.h5").exists():
+        load_weights(folder / "actor.h5", agent.actor, game=game)
+    else:  # a checkpoint from before the actor had its own network
+        agent.sync_actor()
     try:
         with np.load(folder / "optimizer.npz") as saved:
             for variable, key in zip(agent.optimizer.variables, sorted(saved.files), strict=True):

@@ -14,40 +14,62 @@ OPTIMIZERS = ("adam", "rmsprop")
 class DQNAgent:
     """Online and target Q-networks with the Double DQN update (Mnih et al. 2015; van Hasselt et al. 2016).
 
+    The agent acts with ``actor``, a copy of the online network taken just before each gradient
+    step, so it acts with the weights as they were before the latest step. That lag of one step
+    (``train_every`` agent steps) is what lets ``training.Learner`` run the step in a second
+    thread while the game goes on, with results identical to running it in the loop's thread.
+    ``build_agent`` makes the actor float32 even when the networks train in bfloat16: for one
+    state at a time float32 is the faster one on a CPU.
+
     Collaborators come in from outside (see ``build_agent``) so tests can hand in small ones.
     """
 
-    def __init__(self, online, target, optimizer, gamma, loss="huber", seed=None):
+    def __init__(self, online, target, optimizer, gamma, loss="huber", seed=None, actor=None):
         self.online = online
         self.target = target
+        self.actor = actor if actor is not None else keras.models.clone_model(online)
         self.optimizer = optimizer
         self.gamma = gamma
         self.num_actions = online.output_shape[-1]
         self.rng = np.random.default_rng(seed)
         compute_loss = functools.partial(_loss_with_gamma, gamma=gamma, loss_fn=LOSSES[loss])
-        self._train_step = backend.make_train_step(online, target, optimizer, compute_loss)
+        self._learn = backend.make_train_step(online, target, optimizer, compute_loss)
         self._q_values = backend.make_q_function(online)
+        self._actor_q_values = backend.make_q_function(self.actor)
+        self._copy_to_target = backend.make_copy(online, target)
+        self._copy_to_actor = backend.make_copy(online, self.actor)
         self.sync_target()
+        self.sync_actor()
 
     def q_values(self, states):
         """float32[B,A] action values of states uint8[B,84,84,4] by the online network."""
         return self._q_values(states)
 
     def act(self, state, epsilon):
-        """An action for one state uint8[84,84,4]: random with probability ``epsilon``, else greedy."""
+        """An action for one state uint8[84,84,4]: random with probability ``epsilon``, else the
+        actor's greedy one."""
         if self.rng.random() < epsilon:
             return int(self.rng.integers(self.num_actions))
-        return int(np.argmax(self._q_values(state[None])[0]))
+        return int(np.argmax(self._actor_q_values(state[None])[0]))
 
     def train_step(self, batch):
-        """One gradient step on a replay batch; returns (loss, mean Q(s_tm1, a_tm1)) as floats."""
-        return self._train_step(batch.s_tm1, batch.a_tm1.astype(np.int32),
-                                batch.r_t.astype(np.float32), batch.discount_t.astype(np.float32),
-                                batch.s_t)
+        """The actor takes the current weights, then one gradient step on a replay batch; returns
+        (loss, mean Q(s_tm1, a_tm1)) as floats."""
+        self.sync_actor()
+        return self.learn(batch)
 
     def sync_target(self):
         """Copies the online weights into the target network."""
-        self.target.set_weights(self.online.get_weights())
+        self._copy_to_target()
+
+    def sync_actor(self):
+        """Copies the online weights into the actor."""
+        self._copy_to_actor()
+
+    def learn(self, batch):
+        """The gradient step alone: updates the online network and the optimizer, reads the target."""
+        return self._learn(batch.s_tm1, batch.a_tm1.astype(np.int32), batch.r_t.astype(np.float32),
+                           batch.discount_t.astype(np.float32), batch.s_t)
 
 
 def _loss_with_gamma(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target, *, gamma, loss_fn):
@@ -68,5 +90,6 @@ def build_agent(num_actions, *, gamma=0.99, loss="huber", optimizer="adam", lear
     """A DQNAgent with two fresh Nature networks and a new optimizer."""
     online = build_q_network(num_actions, name="online")
     target = build_q_network(num_actions, name="target")
+    actor = build_q_network(num_actions, name="actor", dtype="float32")
     return DQNAgent(online, target, make_optimizer(optimizer, learning_rate, clip_norm),
-                    gamma, loss=loss, seed=seed)
+                    gamma, loss=loss, seed=seed, actor=actor)

@@ -45,11 +45,11 @@ class Timed:
 
 
 def run(config, steps):
-    """Trains ``steps`` agent steps; returns the timed env, agent.act and agent.train_step."""
+    """Trains ``steps`` agent steps; returns the timed env, agent.act and agent.learn (the gradient step)."""
     env, game = dqn_atari.open_env(config, render=False)
     agent = dqn_atari.make_agent(config, env.action_space.n)
     timed_env, timed_agent_act = Timed(env, "step"), Timed(agent, "act")
-    timed_agent = Timed(timed_agent_act, "train_step")
+    timed_agent = Timed(timed_agent_act, "learn")
     memory = dqn_atari.make_memory(config)
     with tempfile.TemporaryDirectory() as out:
         files = training.RunFiles.for_env(out, config.env_id)
@@ -68,13 +68,15 @@ def main():
     parser.add_argument("--warmup", type=int, default=1_000, help="steps before timing (learning from step 500)")
     parser.add_argument("--steps", type=int, default=4_000, help="timed steps")
     parser.add_argument("--threads", type=int, default=dqn_atari.Config.threads)
-    parser.add_argument("--precision", choices=("float32", "bfloat16"), default=dqn_atari.Config.precision)
+    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"),
+                        default=dqn_atari.Config.precision)
+    parser.add_argument("--learner", choices=("thread", "main"), default=dqn_atari.Config.learner)
     parser.add_argument("--memory-compression", default=dqn_atari.Config.memory_compression)
     args = parser.parse_args()
     # Epsilon at its final 0.01 after the pre-fill: nearly every step runs the network, as late in a run.
     config = dqn_atari.Config(env_id=args.env, pre_steps=500, memory_size=100_000, seed=0,
                               epsilon_start=0.01, epsilon_end=0.01,
-                              threads=args.threads, precision=args.precision,
+                              threads=args.threads, precision=args.precision, learner=args.learner,
                               memory_compression=args.memory_compression, out=tempfile.gettempdir())
     dqn_atari.setup_backend(config)
     env, act, train = run(config, args.warmup + args.steps)
@@ -85,9 +87,10 @@ def main():
 
     print(f"env: {args.env}")
     print(f"backend: {backend.name()}")
-    print(f"precision: {args.precision}")
+    print(f"precision: {dqn_atari.with_resolved_precision(config).precision} (--precision {args.precision})")
     print(f"threads: --threads {args.threads} ({args.threads or 'all'} of {dqn_atari.os.cpu_count()} cores): "
           f"{backend.describe_threads()}")
+    print(f"learner: {args.learner}")
     print(f"memory_compression: {args.memory_compression}")
     print(f"timed_steps: {timed_steps}")
     print(f"sps: {timed_steps / max(learning_elapsed, 1e-9):.1f}")

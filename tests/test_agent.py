@@ -93,13 +93,40 @@ def test_the_fast_adam_update_matches_keras_adam(clip_norm):
     assert not np.allclose(fast.online.get_weights()[0], fast.target.get_weights()[0])
 
 
+def test_the_actor_holds_the_weights_from_before_the_latest_gradient_step():
+    agent = build_agent(4, learning_rate=1e-3, seed=0)
+    batch = random_batch(np.random.default_rng(0))
+    agent.train_step(batch)
+    before = agent.online.get_weights()
+    agent.train_step(batch)
+    assert all(np.array_equal(a, b) for a, b in zip(agent.actor.get_weights(), before, strict=True))
+    assert not np.array_equal(agent.actor.get_weights()[0], agent.online.get_weights()[0])
+    state = batch.s_t[0]
+    assert agent.act(state, 0.0) == int(np.argmax(agent.actor(state[None]).numpy()[0]))
+
+
 def test_act_is_greedy_at_epsilon_zero_and_uniform_at_one():
     agent = build_agent(4, seed=1)
     state = np.random.default_rng(1).integers(0, 256, (84, 84, 4), dtype=np.uint8)
-    greedy = int(np.argmax(agent.q_values(state[None])[0]))
+    greedy = int(np.argmax(agent.q_values(state[None])[0]))  # the actor has the online weights so far
     assert {agent.act(state, 0.0) for _ in range(20)} == {greedy}
     counts = np.bincount([agent.act(state, 1.0) for _ in range(2000)], minlength=4)
     assert counts.min() > 400
+
+
+def test_auto_precision_is_bfloat16_only_on_cpus_with_amx_units(monkeypatch):
+    import tensorflow as tf
+
+    from agent import backend
+
+    assert "fpu" in backend.cpu_flags()  # read from this machine's /proc/cpuinfo
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    monkeypatch.setattr(backend, "cpu_flags", lambda: frozenset({"avx512f", "amx_tile", "amx_bf16"}))
+    assert backend.default_precision() == ("float32" if gpu else "bfloat16")
+    monkeypatch.setattr(backend, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    assert backend.default_precision() == "float32"
+    monkeypatch.setattr(backend, "cpu_flags", lambda: frozenset())
+    assert backend.default_precision() == "float32"
 
 
 def test_gradient_norm_clipping_and_optimizers_are_selectable():

@@ -14,7 +14,7 @@ import pytest
 from checkpoint import MANIFEST, PAUSE_BEFORE_MANIFEST, CheckpointError, CheckpointStore, read_manifest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-RUN = ["-env", "Pong-v0", "--memory-size", "5000", "--target-update", "300", "--seed", "0",
+RUN = ["-env", "Pong-v0", "--memory-size", "5000", "--target-update", "300", "--seed", "0", "--lr", "0.003",
        "--threads", "1", "--epsilon-steps", "2000"]
 
 
@@ -93,18 +93,36 @@ def test_a_failed_save_leaves_earlier_checkpoints_untouched(tmp_path):
 # The real command line
 
 
-def test_resume_after_half_the_steps_gives_the_same_weights_and_log(tmp_path):
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    assert run_cli(*RUN, "-pre", 600, "--steps", 1600, "--out", straight).returncode == 0
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """1,600 steps of Pong in one go (the learner in its own thread, the default)."""
+    out = tmp_path_factory.mktemp("straight")
+    result = run_cli(*RUN, "-pre", 600, "--steps", 1600, "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out
+
+
+def assert_same_run(a, b):
+    assert log_without_wall_time(a / "Pong-v0_log.txt") == log_without_wall_time(b / "Pong-v0_log.txt")
+    for x, y in zip(weights(a / "Pong-v0_weights.h5"), weights(b / "Pong-v0_weights.h5"), strict=True):
+        assert np.array_equal(x, y)
+
+
+def test_the_learner_thread_changes_nothing_but_the_speed(straight, tmp_path):
+    main = run_cli(*RUN, "-pre", 600, "--steps", 1600, "--out", tmp_path, "--learner", "main")
+    assert main.returncode == 0, main.stderr[-2000:]
+    assert_same_run(straight, tmp_path)
+    assert len(log_without_wall_time(tmp_path / "Pong-v0_log.txt")) >= 2
+
+
+def test_resume_after_half_the_steps_gives_the_same_weights_and_log(straight, tmp_path):
+    split = tmp_path / "split"
     first = run_cli(*RUN, "-pre", 600, "--steps", 800, "--out", split)
     assert first.returncode == 0, first.stderr[-2000:]
     second = run_cli(*RUN, "-pre", 600, "--steps", 1600, "--out", split, "--resume")
     assert second.returncode == 0, second.stderr[-2000:]
     assert "resuming Pong-v0 from step-000000000800: step 800" in second.stdout
-
-    assert log_without_wall_time(split / "Pong-v0_log.txt") == log_without_wall_time(straight / "Pong-v0_log.txt")
-    for a, b in zip(weights(straight / "Pong-v0_weights.h5"), weights(split / "Pong-v0_weights.h5"), strict=True):
-        assert np.array_equal(a, b)
+    assert_same_run(straight, split)
 
 
 def test_kill_9_during_a_checkpoint_write_then_resume_from_the_previous_one(tmp_path):

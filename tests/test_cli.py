@@ -55,6 +55,7 @@ def test_training_writes_log_weights_and_config(trained_run):
     assert (out / "Pong-v0_weights.h5").stat().st_size > 1_000_000
     config = json.loads((out / "Pong-v0_config.json").read_text())
     assert config["env_id"] == "Pong-v0" and config["steps"] == 1100 and config["seed"] == 0
+    assert config["precision"] in ("float32", "bfloat16")  # what --precision auto chose here
     assert "episode     1" in result.stdout
 
 

@@ -382,13 +382,13 @@ def test_training_evaluations_keep_the_weights_of_the_best_one(tmp_path, monkeyp
     def evaluate_marked(periodic, step, marker):
         """Marks the agent's weights, evaluates, and returns the mark of the weights kept as best."""
         agent.online.layers[-1].bias.assign(np.full(6, marker, np.float32))
-        periodic.maybe_run(step, agent)
+        assert periodic.due(step)
+        periodic.run(step, agent)
         load_weights(files.best_weights, probe, game="pong")
         return float(probe.layers[-1].bias.numpy()[0])
 
     periodic = PeriodicEvaluation(config, files, env=None, game="pong")
-    periodic.maybe_run(50, agent)  # not a multiple of --eval-every: nothing happens
-    assert not files.evaluations.exists() and not files.best_weights.exists()
+    assert not periodic.due(50)  # not a multiple of --eval-every
     assert evaluate_marked(periodic, 100, 1.0) == 1.0  # the first evaluation is the best so far
     assert evaluate_marked(periodic, 200, 2.0) == 2.0  # -5 beats -20
     assert evaluate_marked(periodic, 300, 3.0) == 2.0  # -12 does not: the file keeps step 200's
