@@ -87,7 +87,7 @@ def make_optimizer(name, learning_rate, clip_norm=None):
 
 def build_agent(num_actions, *, gamma=0.99, loss="huber", optimizer="adam", learning_rate=1e-4,
                 clip_norm=None, seed=None):
-    """A DQNAgent with two fresh Nature networks and a new optimizer."""
+    """A DQNAgent with fresh Nature networks (online, target and a float32 actor) and a new optimizer."""
     online = build_q_network(num_actions, name="online")
     target = build_q_network(num_actions, name="target")
     actor = build_q_network(num_actions, name="actor", dtype="float32")
