@@ -93,13 +93,17 @@ def test_a_failed_save_leaves_earlier_checkpoints_untouched(tmp_path):
 # The real command line
 
 
+def completed_run(tmp_path_factory, name, *args):
+    out = tmp_path_factory.mktemp(name)
+    result = run_cli(*RUN, *args, "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out
+
+
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory):
     """1,600 steps of Pong in one go (the learner in its own thread, the default)."""
-    out = tmp_path_factory.mktemp("straight")
-    result = run_cli(*RUN, "-pre", 600, "--steps", 1600, "--out", out)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return out
+    return completed_run(tmp_path_factory, "straight", "-pre", 600, "--steps", 1600)
 
 
 def assert_same_run(a, b):
@@ -168,10 +172,7 @@ def test_sigterm_writes_a_checkpoint_and_exits_cleanly(tmp_path):
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("finished")
-    result = run_cli(*RUN, "-pre", 100, "--steps", 150, "--out", out)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return out
+    return completed_run(tmp_path_factory, "finished", "-pre", 100, "--steps", 150)
 
 
 def assert_refused(result, fragment):
