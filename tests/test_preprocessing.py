@@ -1,4 +1,6 @@
 """preprocess, FrameStack, clip_reward and each wrapper, on synthetic frames and a fake ALE env."""
+import pickle
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -121,6 +123,21 @@ def test_frame_stack_returns_arrays_the_caller_may_keep():
     assert list(second[0, 0]) == [0, 0, 1, 2]
     assert list(stack.append(frame_of(3))[0, 0]) == [0, 1, 2, 3]
     assert list(second[0, 0]) == [0, 0, 1, 2]
+
+
+def test_frame_stack_of_one_frame_keeps_the_channel_axis():
+    stack = FrameStack(history=1)
+    assert stack.reset(frame_of(1)).shape == (84, 84, 1)
+    assert stack.append(frame_of(2))[0, 0, 0] == 2
+
+
+def test_frame_stack_pickled_by_an_earlier_version_loads_and_goes_on():
+    # Checkpoints written before the frames were kept apart hold one channels-last array.
+    earlier = FrameStack.__new__(FrameStack)
+    earlier.__dict__.update(history=4, _frames=np.stack([frame_of(v) for v in (0, 1, 2, 3)], axis=-1))
+    stack = pickle.loads(pickle.dumps(earlier))
+    assert list(stack.append(frame_of(4))[0, 0]) == [1, 2, 3, 4]
+    assert list(pickle.loads(pickle.dumps(stack)).append(frame_of(5))[0, 0]) == [2, 3, 4, 5]
 
 
 def test_clip_reward_keeps_the_sign_only():
