@@ -356,12 +356,9 @@ def setup_backend(config):
     with native_stderr_silenced():
         import keras
 
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
+        from agent import backend
 
-            tf.config.list_physical_devices()
-    from agent import backend
-
+        backend.probe_devices()
     backend.configure_threads(config.threads)
     precision = with_resolved_precision(config).precision
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")

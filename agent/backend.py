@@ -14,6 +14,14 @@ def name():
     return keras.backend.backend()
 
 
+def probe_devices():
+    """Lets the backend look for accelerators now (TensorFlow prints its CUDA probing here)."""
+    if name() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+
+
 def configure_threads(num_threads):
     """Sizes the backend's CPU thread pools for ``num_threads`` cores (0: all); call before the first op.
 
