@@ -42,6 +42,7 @@ class Config:
     gamma: float = 0.99
     learning_rate: float = 1e-4
     optimizer: str = "adam"
+    optimizer_epsilon: float | None = None
     loss: str = "huber"
     clip_norm: float | None = None
     target_update: int = 1_000
@@ -93,6 +94,10 @@ def build_parser():
     run.add_argument("--lr", metavar="LR", dest="learning_rate", type=_learning_rate, default=d.learning_rate, help="learning rate")
     run.add_argument("--optimizer", choices=("adam", "rmsprop"), default=d.optimizer,
                      help="rmsprop with --lr 0.00025 is the Nature paper's")
+    run.add_argument("--optimizer-epsilon", metavar="EPS", type=_positive_float, default=None,
+                     help="the optimizer's epsilon, added to the root of its second moment "
+                          "(default: 1.5e-4 for adam as Dopamine, 0.01 for rmsprop as the Nature paper; "
+                          "PyTorch's and Keras's own default is 1e-8 and 1e-7)")
     run.add_argument("--loss", choices=("huber", "logcosh", "mse"), default=d.loss, help="TD loss")
     run.add_argument("--clip-norm", metavar="NORM", type=_positive_float, default=None, help="clip gradients to this global norm")
     run.add_argument("--target-update", metavar="N", type=_positive, default=d.target_update,
@@ -394,7 +399,8 @@ def make_agent(config, num_actions):
     from agent import build_agent
 
     return build_agent(num_actions, gamma=config.gamma, loss=config.loss, optimizer=config.optimizer,
-                       learning_rate=config.learning_rate, clip_norm=config.clip_norm, seed=config.seed)
+                       learning_rate=config.learning_rate, clip_norm=config.clip_norm,
+                       optimizer_epsilon=config.optimizer_epsilon, seed=config.seed)
 
 
 def make_memory(config):

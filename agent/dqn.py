@@ -76,20 +76,28 @@ def _loss_with_gamma(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target, *, g
     return double_dqn_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target, gamma, loss_fn)
 
 
-def make_optimizer(name, learning_rate, clip_norm=None):
-    """Adam (the modern default) or RMSprop as the Nature paper used; optional global-norm clipping."""
+OPTIMIZER_EPSILON = {"adam": 1.5e-4, "rmsprop": 0.01}
+
+
+def make_optimizer(name, learning_rate, clip_norm=None, epsilon=None):
+    """Adam (the modern default) or RMSprop as the Nature paper used; optional global-norm clipping.
+
+    ``epsilon`` (added to the root of the second moment) defaults to ``OPTIMIZER_EPSILON[name]``:
+    Dopamine's 1.5e-4 for Adam, the Nature paper's 0.01 for RMSprop.
+    """
+    if name not in OPTIMIZER_EPSILON:
+        raise ValueError(f"unknown optimizer {name!r}; choose from {OPTIMIZERS}")
+    epsilon = OPTIMIZER_EPSILON[name] if epsilon is None else epsilon
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate, epsilon=1.5e-4, global_clipnorm=clip_norm)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate, rho=0.95, epsilon=0.01, global_clipnorm=clip_norm)
-    raise ValueError(f"unknown optimizer {name!r}; choose from {OPTIMIZERS}")
+        return keras.optimizers.Adam(learning_rate, epsilon=epsilon, global_clipnorm=clip_norm)
+    return keras.optimizers.RMSprop(learning_rate, rho=0.95, epsilon=epsilon, global_clipnorm=clip_norm)
 
 
 def build_agent(num_actions, *, gamma=0.99, loss="huber", optimizer="adam", learning_rate=1e-4,
-                clip_norm=None, seed=None):
+                clip_norm=None, optimizer_epsilon=None, seed=None):
     """A DQNAgent with fresh Nature networks (online, target and a float32 actor) and a new optimizer."""
     online = build_q_network(num_actions, name="online")
     target = build_q_network(num_actions, name="target")
     actor = build_q_network(num_actions, name="actor", dtype="float32")
-    return DQNAgent(online, target, make_optimizer(optimizer, learning_rate, clip_norm),
+    return DQNAgent(online, target, make_optimizer(optimizer, learning_rate, clip_norm, optimizer_epsilon),
                     gamma, loss=loss, seed=seed, actor=actor)

@@ -65,8 +65,10 @@ def test_train_steps_fit_a_fixed_batch_and_leave_the_target_network_alone():
     assert all(np.array_equal(a, b) for a, b in zip(agent.online.get_weights(), agent.target.get_weights()))
 
 
-@pytest.mark.parametrize("clip_norm", [None, 0.05])
-def test_the_fast_adam_update_matches_keras_adam(clip_norm):
+# epsilon 1.0 shows that the optimizer's epsilon reaches the fused kernel (a tiny one would not:
+# m / (sqrt(v) + eps) then turns float rounding in near-zero gradients into visible differences).
+@pytest.mark.parametrize("clip_norm, epsilon", [(None, 1.5e-4), (0.05, 1.5e-4), (None, 1.0)])
+def test_the_fast_adam_update_matches_keras_adam(clip_norm, epsilon):
     """The TensorFlow train step applies Adam with a fused kernel; a subclass of Adam takes Keras's path."""
     from agent import backend
 
@@ -74,8 +76,8 @@ def test_the_fast_adam_update_matches_keras_adam(clip_norm):
         pass
 
     agents = []
-    for optimizer in (make_optimizer("adam", 1e-3, clip_norm),
-                      KerasPathAdam(1e-3, epsilon=1.5e-4, global_clipnorm=clip_norm)):
+    for optimizer in (make_optimizer("adam", 1e-3, clip_norm, epsilon),
+                      KerasPathAdam(1e-3, epsilon=epsilon, global_clipnorm=clip_norm)):
         keras.utils.set_random_seed(3)
         agents.append(DQNAgent(build_q_network(4), build_q_network(4), optimizer, 0.99))
     assert backend._can_fuse_adam(agents[0].optimizer) and not backend._can_fuse_adam(agents[1].optimizer)
@@ -91,6 +93,13 @@ def test_the_fast_adam_update_matches_keras_adam(clip_norm):
                     reference.online.get_weights() + [v.numpy() for v in reference.optimizer.variables[2:]]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
     assert not np.allclose(fast.online.get_weights()[0], fast.target.get_weights()[0])
+
+
+@pytest.mark.parametrize("name, epsilon, expected", [
+    ("adam", None, 1.5e-4), ("adam", 1e-8, 1e-8), ("rmsprop", None, 0.01), ("rmsprop", 1e-5, 1e-5)])
+def test_the_optimizer_epsilon_has_a_default_per_optimizer_and_can_be_set(name, epsilon, expected):
+    agent = build_agent(4, optimizer=name, optimizer_epsilon=epsilon)
+    assert agent.optimizer.epsilon == pytest.approx(expected)
 
 
 def test_the_actor_holds_the_weights_from_before_the_latest_gradient_step():

@@ -41,7 +41,7 @@ def test_help_lists_every_option():
     assert result.returncode == 0
     for flag in ("-env", "-r", "--continue", "--start", "--end", "-pre", "--steps", "--epsilon-steps",
                  "--memory-size", "--batch-size", "--gamma", "--lr", "--target-update", "--train-every",
-                 "--seed", "--out", "--play", "--save-every", "--memory-compression"):
+                 "--seed", "--out", "--play", "--save-every", "--memory-compression", "--optimizer-epsilon"):
         assert f" {flag}" in result.stdout, flag
 
 
@@ -125,6 +125,7 @@ def test_unwritable_out_folder_is_refused(tmp_path):
     (["--gamma", "1.5"], "--gamma"),
     (["--start", "-0.1"], "--start"),
     (["--lr", "5"], "--lr"),
+    (["--optimizer-epsilon", "0"], "--optimizer-epsilon"),
     (["--batch-size", "100000"], "--batch-size"),
     (["--memory-size", "10000000000"], "memory"),
 ])
