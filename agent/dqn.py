@@ -8,7 +8,9 @@ from agent import backend
 from agent.learning import LOSSES, double_dqn_loss
 from agent.network import build_q_network
 
-OPTIMIZERS = ("adam", "rmsprop")
+# Each optimizer's default epsilon: Dopamine's 1.5e-4 for Adam, the Nature paper's 0.01 for RMSprop.
+OPTIMIZER_EPSILON = {"adam": 1.5e-4, "rmsprop": 0.01}
+OPTIMIZERS = tuple(OPTIMIZER_EPSILON)
 
 
 class DQNAgent:
@@ -76,14 +78,10 @@ def _loss_with_gamma(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target, *, g
     return double_dqn_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target, gamma, loss_fn)
 
 
-OPTIMIZER_EPSILON = {"adam": 1.5e-4, "rmsprop": 0.01}
-
-
 def make_optimizer(name, learning_rate, clip_norm=None, epsilon=None):
     """Adam (the modern default) or RMSprop as the Nature paper used; optional global-norm clipping.
 
-    ``epsilon`` (added to the root of the second moment) defaults to ``OPTIMIZER_EPSILON[name]``:
-    Dopamine's 1.5e-4 for Adam, the Nature paper's 0.01 for RMSprop.
+    ``epsilon`` (added to the root of the second moment) defaults to ``OPTIMIZER_EPSILON[name]``.
     """
     if name not in OPTIMIZER_EPSILON:
         raise ValueError(f"unknown optimizer {name!r}; choose from {OPTIMIZERS}")

@@ -26,6 +26,11 @@ def preprocess(frame):
     return cv2.resize(frame, (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_AREA)
 
 
+# The empty slots of a stack at an episode start; shared, never written (the stack only replaces frames).
+_BLANK = np.zeros((FRAME_SIZE, FRAME_SIZE), np.uint8)
+_BLANK.flags.writeable = False
+
+
 class FrameStack:
     """The agent's state: the last ``history`` frames, ``uint8[84,84,history]``, newest last.
 
@@ -40,12 +45,11 @@ class FrameStack:
 
     def __init__(self, history=4):
         self.history = history
-        self._frames = [np.zeros((FRAME_SIZE, FRAME_SIZE), np.uint8) for _ in range(history)]
+        self._frames = [_BLANK] * history
 
     def reset(self, frame):
         """Start a new episode from ``frame`` (``uint8[84,84]``); returns ``uint8[84,84,history]``."""
-        blank = np.zeros((FRAME_SIZE, FRAME_SIZE), np.uint8)
-        self._frames = [blank] * (self.history - 1) + [np.array(frame, np.uint8)]
+        self._frames = [_BLANK] * (self.history - 1) + [np.array(frame, np.uint8)]
         return self._state()
 
     def append(self, frame):
