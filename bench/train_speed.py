@@ -87,6 +87,7 @@ def main():
 
     print(f"env: {args.env}")
     print(f"backend: {backend.name()}")
+    print(f"device: {backend.describe_device()}")
     print(f"precision: {dqn_atari.with_resolved_precision(config).precision} (--precision {args.precision})")
     print(f"threads: --threads {args.threads} ({args.threads or 'all'} of {dqn_atari.os.cpu_count()} cores): "
           f"{backend.describe_threads()}")

@@ -209,8 +209,41 @@ def test_train_steps_run_on_each_installed_backend(backend):
     probe = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True)
     if backend != "tensorflow" and probe.returncode != 0:
         pytest.skip(f"{backend} is not installed (optional backend)")
-    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(REPO_ROOT))
+    env = dict(os.environ, KERAS_BACKEND=backend,
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
     result = subprocess.run([sys.executable, "-c", TRAIN_A_FEW_STEPS.format(backend=backend)],
                             capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("ok")
+
+
+TORCH_FORWARD_MATCHES_KERAS = """
+import numpy as np, keras, torch
+from agent import backend
+from agent.network import build_q_network
+rng = np.random.default_rng(0)
+states = rng.integers(0, 256, (5, 84, 84, 4), dtype=np.uint8)
+for dtype, tolerance in (("float32", 1e-5), ("mixed_bfloat16", 5e-2)):
+    keras.mixed_precision.set_global_policy(dtype)
+    model = build_q_network(6)
+    model.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in model.get_weights()])
+    forward = backend._torch_forward(model)
+    assert forward.__name__ == "forward", "fell back to the Keras call"
+    expected = keras.ops.convert_to_numpy(model(states, training=False)).astype(np.float32)
+    got = forward(states).float().detach().cpu().numpy()
+    assert np.abs(expected).max() > 0.1 and np.allclose(got, expected, atol=tolerance, rtol=tolerance), (dtype, got - expected)
+    forward(states).float().sum().backward()
+    assert all(v.value.grad is not None and v.value.grad.abs().sum() > 0 for v in model.trainable_variables)
+print("ok")
+"""
+
+
+def test_torch_backend_runs_the_network_as_plain_torch_ops_that_match_the_keras_model():
+    if subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode != 0:
+        pytest.skip("torch is not installed (optional backend)")
+    env = dict(os.environ, KERAS_BACKEND="torch",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    result = subprocess.run([sys.executable, "-c", TORCH_FORWARD_MATCHES_KERAS], capture_output=True, text=True,
+                            env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("ok")
