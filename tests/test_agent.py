@@ -203,18 +203,22 @@ print("ok", losses[0], losses[-1])
 """
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
-def test_train_steps_run_on_each_installed_backend(backend):
-    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
-    probe = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True)
+def run_on_backend(backend, script):
+    """Runs ``script`` in a fresh Python with ``KERAS_BACKEND=backend`` (skips where an optional
+    backend is not installed) and checks that it printed ``ok``."""
+    probe = subprocess.run([sys.executable, "-c", f"import {backend}"], capture_output=True)
     if backend != "tensorflow" and probe.returncode != 0:
         pytest.skip(f"{backend} is not installed (optional backend)")
     env = dict(os.environ, KERAS_BACKEND=backend,
                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
-    result = subprocess.run([sys.executable, "-c", TRAIN_A_FEW_STEPS.format(backend=backend)],
-                            capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("ok")
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_train_steps_run_on_each_installed_backend(backend):
+    run_on_backend(backend, TRAIN_A_FEW_STEPS.format(backend=backend))
 
 
 TORCH_FORWARD_MATCHES_KERAS = """
@@ -239,11 +243,4 @@ print("ok")
 
 
 def test_torch_backend_runs_the_network_as_plain_torch_ops_that_match_the_keras_model():
-    if subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode != 0:
-        pytest.skip("torch is not installed (optional backend)")
-    env = dict(os.environ, KERAS_BACKEND="torch",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
-    result = subprocess.run([sys.executable, "-c", TORCH_FORWARD_MATCHES_KERAS], capture_output=True, text=True,
-                            env=env, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.startswith("ok")
+    run_on_backend("torch", TORCH_FORWARD_MATCHES_KERAS)
