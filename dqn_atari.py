@@ -40,6 +40,7 @@ class Config:
     memory_compression: str = "zstd"
     batch_size: int = 32
     gamma: float = 0.99
+    n_step: int = 1
     learning_rate: float = 1e-4
     optimizer: str = "adam"
     optimizer_epsilon: float | None = None
@@ -91,6 +92,10 @@ def build_parser():
                      help="how replay frames are stored")
     run.add_argument("--batch-size", metavar="N", type=_positive, default=d.batch_size, help="transitions per gradient step")
     run.add_argument("--gamma", metavar="GAMMA", type=_probability, default=d.gamma, help="discount factor")
+    run.add_argument("--n-step", metavar="N", type=_positive, default=d.n_step,
+                     help="agent steps per learning target: the discounted rewards of N steps, then the "
+                          "value of the state reached (1: the Nature paper's one-step target; "
+                          "Rainbow uses 3)")
     run.add_argument("--lr", metavar="LR", dest="learning_rate", type=_learning_rate, default=d.learning_rate, help="learning rate")
     run.add_argument("--optimizer", choices=("adam", "rmsprop"), default=d.optimizer,
                      help="rmsprop with --lr 0.00025 is the Nature paper's")
@@ -398,7 +403,7 @@ def display_available(suggest_record=False):
 def make_agent(config, num_actions):
     from agent import build_agent
 
-    return build_agent(num_actions, gamma=config.gamma, loss=config.loss, optimizer=config.optimizer,
+    return build_agent(num_actions, loss=config.loss, optimizer=config.optimizer,
                        learning_rate=config.learning_rate, clip_norm=config.clip_norm,
                        optimizer_epsilon=config.optimizer_epsilon, seed=config.seed)
 
@@ -406,7 +411,8 @@ def make_agent(config, num_actions):
 def make_memory(config):
     from memory import ReplayMemory
 
-    return ReplayMemory(config.memory_size, compression=config.memory_compression, seed=config.seed)
+    return ReplayMemory(config.memory_size, compression=config.memory_compression, n_step=config.n_step,
+                        gamma=config.gamma, seed=config.seed)
 
 
 def load_into_both_networks(agent, path, game):

@@ -26,15 +26,14 @@ class DQNAgent:
     Collaborators come in from outside (see ``build_agent``) so tests can hand in small ones.
     """
 
-    def __init__(self, online, target, optimizer, gamma, loss="huber", seed=None, actor=None):
+    def __init__(self, online, target, optimizer, loss="huber", seed=None, actor=None):
         self.online = online
         self.target = target
         self.actor = actor if actor is not None else keras.models.clone_model(online)
         self.optimizer = optimizer
-        self.gamma = gamma
         self.num_actions = online.output_shape[-1]
         self.rng = np.random.default_rng(seed)
-        compute_loss = functools.partial(_loss_with_gamma, gamma=gamma, loss_fn=LOSSES[loss])
+        compute_loss = functools.partial(double_dqn_loss, loss_fn=LOSSES[loss])
         self._learn = backend.make_train_step(online, target, optimizer, compute_loss)
         self._q_values = backend.make_q_function(online)
         self._actor_q_values = backend.make_q_function(self.actor)
@@ -74,10 +73,6 @@ class DQNAgent:
                            batch.discount_t.astype(np.float32), batch.s_t)
 
 
-def _loss_with_gamma(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target, *, gamma, loss_fn):
-    return double_dqn_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target, gamma, loss_fn)
-
-
 def make_optimizer(name, learning_rate, clip_norm=None, epsilon=None):
     """Adam (the modern default) or RMSprop as the Nature paper used; optional global-norm clipping.
 
@@ -91,11 +86,11 @@ def make_optimizer(name, learning_rate, clip_norm=None, epsilon=None):
     return keras.optimizers.RMSprop(learning_rate, rho=0.95, epsilon=epsilon, global_clipnorm=clip_norm)
 
 
-def build_agent(num_actions, *, gamma=0.99, loss="huber", optimizer="adam", learning_rate=1e-4,
+def build_agent(num_actions, *, loss="huber", optimizer="adam", learning_rate=1e-4,
                 clip_norm=None, optimizer_epsilon=None, seed=None):
     """A DQNAgent with fresh Nature networks (online, target and a float32 actor) and a new optimizer."""
     online = build_q_network(num_actions, name="online")
     target = build_q_network(num_actions, name="target")
     actor = build_q_network(num_actions, name="actor", dtype="float32")
     return DQNAgent(online, target, make_optimizer(optimizer, learning_rate, clip_norm, optimizer_epsilon),
-                    gamma, loss=loss, seed=seed, actor=actor)
+                    loss=loss, seed=seed, actor=actor)

@@ -12,6 +12,12 @@ A position n is sampleable when
     either the whole stack is live, or an episode start inside it masks the older frames.
 Frames of a stack that precede an episode start are zeros, exactly as the live state at reset.
 Cutting happens only at episode starts: a terminal from a lost life ends no stack.
+
+With `n_step` > 1 a sampled transition spans up to n agent steps (Sutton 1988; the multi-step
+targets of Rainbow and Dopamine's `update_horizon`): r_t is the discounted sum of their rewards
+and s_t the stack after the last of them. The horizon stops early at a terminal (no bootstrap)
+and where the episode stops (a truncation, or an episode that ended unflagged); a transition whose
+horizon still runs into steps not yet played is not sampleable.
 """
 import json
 from typing import NamedTuple
@@ -36,11 +42,13 @@ class Batch(NamedTuple):
     a_tm1: np.ndarray
     """int32[B]: the action taken."""
     r_t: np.ndarray
-    """float32[B]: the reward that followed, clipped to [-1, 1]."""
+    """float32[B]: the reward that followed, clipped to [-1, 1] (n-step: the discounted sum of
+    the clipped rewards of the horizon)."""
     discount_t: np.ndarray
-    """float32[B]: 0.0 where the game (or a life) really ended, else 1.0; gamma is the agent's."""
+    """float32[B]: what multiplies the value of s_t in the target: gamma ** k after k steps,
+    0.0 where the game (or a life) really ended within them."""
     s_t: np.ndarray
-    """uint8[B, H, W, history]: the stack after the action."""
+    """uint8[B, H, W, history]: the stack after the action (n-step: after the horizon's last one)."""
 
 
 class ReplayMemory:
@@ -49,17 +57,20 @@ class ReplayMemory:
     `compression` picks the frame store: "none" keeps a raw uint8[capacity, H, W] ring
     (7,056 bytes per 84x84 frame); "zstd" or "lz4" compress each frame once when it is stored
     and decompress only the frames of sampled stacks, with identical batches.
+    `n_step` agent steps make one sampled transition, discounted by `gamma` (see the module doc).
     Sampling uses a numpy Generator owned by the memory, seeded by `seed` and saved with it.
     """
 
     def __init__(self, capacity: int, *, history: int = 4, frame_shape=(84, 84),
-                 compression: str = "none", seed=None):
-        _check_settings(capacity, history, compression)
+                 compression: str = "none", n_step: int = 1, gamma: float = 0.99, seed=None):
+        _check_settings(capacity, history, compression, n_step)
         self.ensure_fits(capacity, compression, frame_shape=frame_shape)
         self._capacity = int(capacity)
         self._history = int(history)
         self._frame_shape = tuple(int(side) for side in frame_shape)
         self._compression = compression
+        self._n_step = int(n_step)
+        self._gamma = float(gamma)
         self._store = make_frame_store(self._capacity, self._frame_shape, compression)
         self._actions = np.zeros(capacity, dtype=np.int32)
         self._rewards = np.zeros(capacity, dtype=np.float32)
@@ -129,9 +140,11 @@ class ReplayMemory:
 
     def __len__(self) -> int:
         """Number of transitions that can be sampled now."""
-        oldest = self._oldest_position()
-        edge = np.arange(oldest, min(oldest + self._history - 1, self._frames_written))
-        cut_off = self._has_transition[edge % self._capacity] & ~self._stack_is_live(edge)
+        oldest, written = self._oldest_position(), self._frames_written
+        tail = np.arange(oldest, min(oldest + self._history - 1, written))  # stacks may be cut off
+        head = np.arange(max(oldest, written - self._n_step), written)      # horizons may be open
+        edge = np.union1d(tail, head)
+        cut_off = self._has_transition[edge % self._capacity] & ~self._is_sampleable(edge)
         return self._live_transitions - int(np.count_nonzero(cut_off))
 
     def sample(self, batch_size: int) -> Batch:
@@ -139,15 +152,10 @@ class ReplayMemory:
         if len(self) == 0:
             raise ValueError("the replay memory holds no complete transition to sample yet")
         positions = self._draw_sampleable_positions(batch_size)
-        s_tm1, s_t = self._stacks_around(positions)
-        slots = positions % self._capacity
-        return Batch(
-            s_tm1=s_tm1,
-            a_tm1=self._actions[slots],
-            r_t=self._rewards[slots],
-            discount_t=np.where(self._terminated[slots], 0.0, 1.0).astype(np.float32),
-            s_t=s_t,
-        )
+        horizon = self._horizons(positions)
+        s_tm1, s_t = self._stacks_around(positions, horizon.steps)
+        return Batch(s_tm1=s_tm1, a_tm1=self._actions[positions % self._capacity],
+                     r_t=horizon.returns, discount_t=horizon.discounts, s_t=s_t)
 
     def save(self, path):
         """Write every array, the cursor and the sampling RNG to `path` (.npz), atomically."""
@@ -202,7 +210,33 @@ class ReplayMemory:
         return (positions - (self._history - 1) >= oldest) | cut_inside
 
     def _is_sampleable(self, positions: np.ndarray) -> np.ndarray:
-        return self._has_transition[positions % self._capacity] & self._stack_is_live(positions)
+        live = self._has_transition[positions % self._capacity] & self._stack_is_live(positions)
+        return live if self._n_step == 1 else live & self._horizons(positions).closed
+
+    def _horizons(self, positions: np.ndarray) -> "_Horizons":
+        """The n-step horizon of each transition at `positions` (int64[B], each holding one).
+
+        Step j (0 <= j < n) of the horizon is the transition at position + j; it is taken while
+        it exists and no earlier step of the horizon ended the game, a life or the episode.
+        """
+        offsets = positions[:, None] + np.arange(self._n_step)
+        slots = offsets % self._capacity
+        exists = self._has_transition[slots] & (offsets < self._frames_written)
+        ends = self._terminated[slots] | self._truncated[slots]
+        ended_before = np.zeros_like(ends)
+        ended_before[:, 1:] = np.logical_or.accumulate(ends[:, :-1] | ~exists[:, :-1], axis=1)
+        taken = exists & ~ended_before
+        steps = taken.sum(axis=1)
+        last = np.take_along_axis(slots, steps[:, None] - 1, axis=1)[:, 0]
+        ended = np.take_along_axis(ends, steps[:, None] - 1, axis=1)[:, 0]
+        # A horizon shorter than n is closed when its last step ended, or when the step after it
+        # is missing below the newest frame (an episode that stopped unflagged); at the newest
+        # frame the next step may still come.
+        closed = (steps == self._n_step) | ended | (positions + steps < self._frames_written - 1)
+        powers = self._gamma ** np.arange(self._n_step + 1)
+        returns = (self._rewards[slots] * taken) @ powers[:-1]
+        discounts = np.where(self._terminated[last], 0.0, powers[steps])
+        return _Horizons(steps, returns.astype(np.float32), discounts.astype(np.float32), closed)
 
     def _draw_sampleable_positions(self, count: int) -> np.ndarray:
         """int64[count] uniform over sampleable positions, by redrawing the few that are not."""
@@ -215,8 +249,9 @@ class ReplayMemory:
             rejected[rejected] = ~self._is_sampleable(redrawn)
         return positions
 
-    def _stacks_around(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(s_tm1, s_t), uint8[B, H, W, history] each, for the transitions at `positions` (int64[B]).
+    def _stacks_around(self, positions: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(s_tm1, s_t), uint8[B, H, W, history] each, for the transitions at `positions` (int64[B])
+        whose s_t comes `steps` (int64[B], 1 .. n) frames after s_tm1.
 
         Each distinct frame is fetched once (s_tm1 and s_t share all but one). OpenCV interleaves
         each sample's frames straight from the store into channels-last stacks, several times
@@ -224,17 +259,20 @@ class ReplayMemory:
         megabytes of short-lived copies whose fresh pages cost more than the merges save.
         Both stacks share one allocation, which the allocator then reuses batch after batch.
         """
-        window = positions[:, None] + np.arange(1 - self._history, 2)
-        keep = self._in_same_episode(window)
+        history = self._history
+        window = positions[:, None] + np.arange(1 - history, self._n_step + 1)
+        keep = np.zeros(window.shape, dtype=bool)
+        keep[:, :history + 1] = self._in_same_episode(window[:, :history + 1])
+        keep[:, history + 1:] = np.arange(2, self._n_step + 1) <= steps[:, None]  # inside the horizon
         distinct, rows = np.unique(window[keep] % self._capacity, return_inverse=True)
         frames = self._store.frames_at(distinct) + [np.zeros(self._frame_shape, dtype=np.uint8)]
         frame_rows = np.full(window.shape, -1, dtype=np.int64)
         frame_rows[keep] = rows
         s_tm1, s_t = np.empty((2, len(positions), *self._frame_shape, self._history), dtype=np.uint8)
-        for sample, sample_rows in enumerate(frame_rows.tolist()):
+        for sample, (sample_rows, step) in enumerate(zip(frame_rows.tolist(), steps.tolist())):
             stack = [frames[row] for row in sample_rows]
-            cv2.merge(stack[:-1], dst=s_tm1[sample])
-            cv2.merge(stack[1:], dst=s_t[sample])
+            cv2.merge(stack[:history], dst=s_tm1[sample])
+            cv2.merge(stack[step:step + history], dst=s_t[sample])
         return s_tm1, s_t
 
     def _in_same_episode(self, window: np.ndarray) -> np.ndarray:
@@ -266,11 +304,25 @@ class ReplayMemory:
         return meta
 
 
-def _check_settings(capacity, history, compression):
+class _Horizons(NamedTuple):
+    steps: np.ndarray
+    """int64[B]: agent steps in each horizon, 1 .. n."""
+    returns: np.ndarray
+    """float32[B]: the discounted sum of their clipped rewards."""
+    discounts: np.ndarray
+    """float32[B]: gamma ** steps, or 0.0 where the last step was a terminal."""
+    closed: np.ndarray
+    """bool[B]: no step still to come can lengthen the horizon."""
+
+
+def _check_settings(capacity, history, compression, n_step):
+    if not isinstance(n_step, (int, np.integer)) or n_step < 1:
+        raise UserError(f"n-step horizon must be a positive integer, got {n_step!r}")
     if compression not in COMPRESSIONS:
         raise UserError(f"unknown memory compression {compression!r}; choose one of {', '.join(COMPRESSIONS)}")
     if not isinstance(history, int) or history < 1:
         raise UserError(f"frame history must be a positive integer, got {history!r}")
-    if not isinstance(capacity, (int, np.integer)) or capacity < history + 1:
-        raise UserError(f"replay capacity must be an integer of at least {history + 1} frames, got {capacity!r}")
+    if not isinstance(capacity, (int, np.integer)) or capacity < history + n_step:
+        raise UserError(f"replay capacity must be an integer of at least {history + n_step} frames, "
+                        f"got {capacity!r}")
 

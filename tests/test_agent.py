@@ -39,8 +39,8 @@ def test_double_dqn_target_uses_online_argmax_and_target_value():
     q_t_target = np.array([[5.0, 7.0], [11.0, 13.0]], np.float32)  # values them 7 and 11
     a_tm1 = np.array([0, 1], np.int32)
     r_t = np.array([1.0, -1.0], np.float32)
-    discount_t = np.array([1.0, 0.0], np.float32)                  # the second game ended
-    loss, mean_q = double_dqn_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target, 0.5,
+    discount_t = np.array([0.5, 0.0], np.float32)                  # the second game ended
+    loss, mean_q = double_dqn_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target,
                                    keras.losses.mean_squared_error)
     # targets: 1 + 0.5*7 = 4.5 and -1 (no bootstrap); chosen values 1 and 4.
     assert float(loss) == pytest.approx(((4.5 - 1.0) ** 2 + (-1.0 - 4.0) ** 2) / 2)
@@ -79,7 +79,7 @@ def test_the_fast_adam_update_matches_keras_adam(clip_norm, epsilon):
     for optimizer in (make_optimizer("adam", 1e-3, clip_norm, epsilon),
                       KerasPathAdam(1e-3, epsilon=epsilon, global_clipnorm=clip_norm)):
         keras.utils.set_random_seed(3)
-        agents.append(DQNAgent(build_q_network(4), build_q_network(4), optimizer, 0.99))
+        agents.append(DQNAgent(build_q_network(4), build_q_network(4), optimizer))
     assert backend._can_fuse_adam(agents[0].optimizer) and not backend._can_fuse_adam(agents[1].optimizer)
     rng = np.random.default_rng(3)
     # Two steps: beyond that, Adam's m / (sqrt(v) + eps) turns float rounding into visible drift.
@@ -143,7 +143,7 @@ def test_gradient_norm_clipping_and_optimizers_are_selectable():
     rmsprop = make_optimizer("rmsprop", 0.00025)
     assert isinstance(rmsprop, keras.optimizers.RMSprop) and float(rmsprop.learning_rate) == pytest.approx(0.00025)
     for loss in ("huber", "logcosh", "mse"):
-        agent = DQNAgent(build_q_network(4), build_q_network(4), make_optimizer("adam", 1e-4), 0.99, loss=loss)
+        agent = DQNAgent(build_q_network(4), build_q_network(4), make_optimizer("adam", 1e-4), loss=loss)
         assert np.isfinite(agent.train_step(random_batch(np.random.default_rng(2)))[0])
 
 

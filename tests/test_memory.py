@@ -117,9 +117,9 @@ def test_terminal_gives_discount_zero_and_truncation_bootstraps(compression):
 
     seen = transitions_by_action(memory)
 
-    assert seen[1][3] == 1.0  # truncated: the next state still counts
+    assert seen[1][3] == pytest.approx(0.99)  # truncated: the next state still counts
     assert seen[2][3] == 0.0  # terminated
-    assert seen[3][3] == 1.0
+    assert seen[3][3] == pytest.approx(0.99)
 
 
 def test_a_lost_life_ends_no_stack(compression):
@@ -169,56 +169,97 @@ def test_a_history_other_than_four():
     assert seen[3][:2] == ([2, 3], [3, 4])
 
 
-def reference_transitions(log: list[tuple[int, int, bool, bool]], capacity: int, history: int = 4):
-    """{action: (s_tm1, s_t, discount)} computed the slow, obvious way from the add log.
+def reference_transitions(log: list[tuple], capacity: int, history: int = 4, n_step: int = 1,
+                          gamma: float = 0.99):
+    """{action: (s_tm1, s_t, reward, discount)} computed the slow, obvious way from the add log.
 
-    log: (value, episode, terminated, truncated) for every frame stored, in order; the flags
-    belong to the transition taken from that frame.
+    log: (value, episode, terminated, truncated, reward) for every frame stored, in order; the
+    flags and the reward belong to the transition taken from that frame.
     """
     written = len(log)
     oldest = max(0, written - capacity)
-    expected = {}
-    for position in range(oldest, written - 1):
-        value, episode, terminated, _ = log[position]
-        next_episode = log[position + 1][1]
-        if next_episode != episode:
-            continue
+
+    def stack_ending_at(position, episode):
         stack = []
-        for back in range(position - history + 1, position + 2):
+        for back in range(position - history + 1, position + 1):
             if back < 0 or log[back][1] != episode:
                 stack.append(0)
             elif back < oldest:
-                stack = None
-                break
+                return None
             else:
                 stack.append(log[back][0])
-        if stack is not None:
-            expected[value] = (stack[:-1], stack[1:], 0.0 if terminated else 1.0)
+        return stack
+
+    expected = {}
+    for position in range(oldest, written - 1):
+        value, episode = log[position][:2]
+        if log[position + 1][1] != episode:
+            continue
+        s_tm1 = stack_ending_at(position, episode)
+        reward, discount, step = 0.0, 1.0, position
+        while True:  # walk the horizon one agent step at a time
+            _, _, terminated, truncated, step_reward = log[step]
+            reward += discount * step_reward
+            discount = 0.0 if terminated else discount * gamma
+            step += 1
+            if terminated or truncated or step - position == n_step:
+                break
+            if step + 1 == written:
+                discount = None  # the next step has not been played yet
+                break
+            if log[step + 1][1] != episode:
+                break  # the episode stopped here without a flag
+        if s_tm1 is not None and discount is not None:
+            expected[value] = (s_tm1, stack_ending_at(step, episode), pytest.approx(reward), pytest.approx(discount))
     return expected
 
 
+@pytest.mark.parametrize("n_step", [1, 3])
 @pytest.mark.parametrize("frames_to_store", [60, 150, 230])
-def test_matches_a_reference_over_random_episodes(compression, frames_to_store):
+def test_matches_a_reference_over_random_episodes(compression, frames_to_store, n_step):
     rng = np.random.default_rng(7)
-    memory = ReplayMemory(37, compression=compression, seed=1)
+    memory = ReplayMemory(37, compression=compression, n_step=n_step, seed=1)
     log, episode = [], 0
     while len(log) < frames_to_store:
         episode += 1
         value = len(log) + 1
         memory.start_episode(frame(value))
-        log.append((value, episode, False, False))
+        log.append((value, episode, False, False, 0.0))
         for _ in range(int(rng.integers(0, 12))):
             value = len(log) + 1
             terminated, truncated = bool(rng.random() < 0.2), bool(rng.random() < 0.1)
-            memory.add(value - 1, 0.0, frame(value), terminated, truncated)
-            log[-1] = log[-1][:2] + (terminated, truncated)
-            log.append((value, episode, False, False))
+            reward = float(rng.choice([-1.0, 0.0, 0.0, 1.0]))
+            memory.add(value - 1, reward, frame(value), terminated, truncated)
+            log[-1] = log[-1][:2] + (terminated, truncated, reward)
+            log.append((value, episode, False, False, 0.0))
 
-    expected = reference_transitions(log, 37)
+    expected = reference_transitions(log, 37, n_step=n_step)
     seen = transitions_by_action(memory, draws=6000)
 
     assert len(memory) == len(expected)
-    assert {a: (s[0], s[1], s[3]) for a, s in seen.items()} == expected
+    assert seen == expected
+
+
+def test_n_step_returns_and_where_the_horizon_stops(compression):
+    memory = ReplayMemory(30, compression=compression, n_step=3, gamma=0.5, seed=0)
+    memory.start_episode(frame(1))
+    for value, reward, terminated in ((2, 1.0, False), (3, 0.0, False), (4, 1.0, False), (5, -1.0, True),
+                                      (6, 1.0, False), (7, 0.0, False)):
+        memory.add(value - 1, reward, frame(value), terminated, False)
+
+    seen = transitions_by_action(memory)
+
+    assert seen[1] == ([0, 0, 0, 1], [1, 2, 3, 4], 1.0 + 0.25, 0.125)   # three steps, bootstraps
+    assert seen[2] == ([0, 0, 1, 2], [2, 3, 4, 5], 0.5 - 0.25, 0.0)     # the lost life at 5 ends it
+    assert seen[4] == ([1, 2, 3, 4], [2, 3, 4, 5], -1.0, 0.0)
+    assert sorted(seen) == [1, 2, 3, 4] and len(memory) == 4            # 5 and 6 wait for more steps
+
+    memory.start_episode(frame(8))                                      # the episode stopped unflagged
+    seen = transitions_by_action(memory)
+
+    assert seen[5] == ([2, 3, 4, 5], [4, 5, 6, 7], 1.0, 0.25)           # the game went on after the life
+    assert seen[6] == ([3, 4, 5, 6], [4, 5, 6, 7], 0.0, 0.5)
+    assert len(memory) == 6
 
 
 def test_the_same_seed_gives_the_same_batches(compression):
@@ -317,6 +358,8 @@ def test_an_absurd_capacity_is_refused_before_anything_is_allocated():
     ({"capacity": 3}, "at least 5"),
     ({"capacity": 100, "compression": "gzip"}, "unknown memory compression"),
     ({"capacity": 100, "history": 0}, "positive integer"),
+    ({"capacity": 6, "n_step": 3}, "at least 7"),
+    ({"capacity": 100, "n_step": 0}, "n-step horizon must be a positive integer"),
 ])
 def test_bad_settings_are_user_errors(settings, message):
     with pytest.raises(UserError, match=message):
