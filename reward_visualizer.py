@@ -29,8 +29,7 @@ import runlog
 PROG = "reward_visualizer.py"
 FIGURE_INCHES = (10, 5)
 DPI = 100
-LOG_SUFFIX = "_log.txt"
-EVAL_SUFFIX = "_eval.txt"
+MAX_PREFIX = 100  # characters of a joined file-name stem; a file name may have 255
 
 
 @dataclass(frozen=True)
@@ -52,26 +51,43 @@ def trailing_mean(values, window):
     values = np.asarray(values, dtype=np.float64)
     if values.size == 0:
         return values
-    sums = np.convolve(values, np.ones(window))[: len(values)]
+    sums = np.convolve(values, np.ones(min(window, values.size)))[: values.size]
     counts = np.minimum(np.arange(1, len(values) + 1), window)
     return sums / counts
 
 
+# What the trainer names a log: ``Pong-v0_log.txt``, or ``Pong-v0_log.before-<time>.txt`` once a
+# run started with --continue has set it aside.
+LOG_NAME = re.compile(r"(?P<game>.+)_log(?P<mark>\.before-[0-9-]+)?\.txt")
+
+
+def _split_log_name(log_path):
+    """(game, mark) of a log's file name; a file not named ``*_log.txt`` gives (its stem, "")."""
+    name = Path(log_path).name
+    match = LOG_NAME.fullmatch(name)
+    return (match["game"], match["mark"] or "") if match else (Path(name).stem, "")
+
+
 def game_name(log_path):
     """``runs/Pong-v0_log.txt`` -> ``Pong-v0``; a file not named ``*_log.txt`` gives its stem."""
-    name = Path(log_path).name
-    return name[: -len(LOG_SUFFIX)] if name.endswith(LOG_SUFFIX) and name != LOG_SUFFIX else Path(name).stem
+    return _split_log_name(log_path)[0]
 
 
 def eval_log_path(log_path):
-    """The evaluation log the trainer writes beside a run log: ``Pong-v0_log.txt`` -> ``Pong-v0_eval.txt``."""
-    log_path = Path(log_path)
-    return log_path.with_name(game_name(log_path) + EVAL_SUFFIX)
+    """The evaluation log the trainer writes beside a run log: ``Pong-v0_log.txt`` -> ``Pong-v0_eval.txt``,
+    ``Pong-v0_log.before-<time>.txt`` -> ``Pong-v0_eval.before-<time>.txt``."""
+    game, mark = _split_log_name(log_path)
+    return Path(log_path).with_name(f"{game}_eval{mark}.txt")
+
+
+def run_name(log_path):
+    """The game, with the mark of a log set aside by --continue: ``Pong-v0.before-<time>``."""
+    return "".join(_split_log_name(log_path))
 
 
 def run_labels(log_paths):
     """Legend labels that tell the runs apart: the game, else ``folder/game``, else numbered."""
-    games = [game_name(path) for path in log_paths]
+    games = [run_name(path) for path in log_paths]
     for labels in (games, [f"{Path(path).parent.name}/{game}" for path, game in zip(log_paths, games)]):
         if len(set(labels)) == len(labels):
             return labels
@@ -88,11 +104,15 @@ def load_runs(log_paths):
 
 
 def _read_evaluations(path):
+    """The evaluations in ``path``; none if it is missing, empty or broken (a warning says which)."""
     if not path.exists():
         return ()
     try:
         return tuple(runlog.read_eval_log(path))
     except runlog.EmptyLogError:
+        return ()
+    except runlog.LogFormatError as error:
+        warnings.warn(f"{error}; the graphs are drawn without these evaluations")
         return ()
 
 
@@ -202,9 +222,13 @@ def _title(runs, what, window):
     return f"{games}: {what}, mean of the last {window} episodes"
 
 
-def output_prefix(runs):
-    """File-name stem shared by a figure set: the run label, or every label joined by ``+``."""
-    return "+".join(re.sub(r"[^A-Za-z0-9._-]+", "-", run.label).strip("-") for run in runs)
+def output_prefix(runs, name=None):
+    """File-name stem shared by a figure set: ``name`` if given, else the run label, or the labels
+    joined by ``+`` while that stays short, else ``runs``."""
+    if name:
+        return name
+    joined = "+".join(re.sub(r"[^A-Za-z0-9._-]+", "-", run.label).strip("-") for run in runs)
+    return joined if len(joined) <= MAX_PREFIX else "runs"
 
 
 def draw_graphs(runs, window):
@@ -245,19 +269,28 @@ def _window_size(text):
     return window
 
 
+def _file_stem(text):
+    if not re.fullmatch(r"[A-Za-z0-9._+-]{1,100}", text) or text.startswith("."):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a plain file name of up to 100 letters, digits, '.', '_', '+', '-'")
+    return text
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser = errors.OneLineErrorParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("-f", "--file", nargs="+", required=True, type=Path, metavar="LOG",
                         help="run log(s) written by dqn_atari.py; several logs are overlaid, one colour each")
     parser.add_argument("-a", "--average", type=_window_size, default=50, metavar="N",
                         help="moving-average window: mean of the last N episodes (default: 50)")
     parser.add_argument("-o", "--output", type=Path, metavar="DIR",
                         help="folder for the PNGs (default: beside the first log)")
+    parser.add_argument("-n", "--name", type=_file_stem, metavar="NAME",
+                        help="file names start with NAME (default: the run's label, or the labels "
+                             "joined by '+' while short, else 'runs')")
     parser.add_argument("--show", action="store_true", help="also open the graphs in a window if a display exists")
     return parser
 
 
-def visualize(log_paths, window, out_dir, show):
+def visualize(log_paths, window, out_dir, show, name=None):
     """Reads the logs, writes ``<prefix>_<graph>_avg<N>.png`` files, prints and returns their paths.
 
     Raises errors.UserError for a bad log or an unusable output folder.
@@ -269,8 +302,8 @@ def visualize(log_paths, window, out_dir, show):
     out_dir = _ensure_folder(out_dir if out_dir is not None else Path(log_paths[0]).parent)
     figures = draw_graphs(runs, window)
     try:
-        written = [_save(figure, out_dir / f"{output_prefix(runs)}_{name}_avg{window}.png")
-                   for name, figure in figures]
+        written = [_save(figure, out_dir / f"{output_prefix(runs, name)}_{graph}_avg{window}.png")
+                   for graph, figure in figures]
         print(*written, sep="\n", flush=True)
         if showing:
             pyplot.show()
@@ -289,7 +322,7 @@ def main(argv=None):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         try:
-            visualize(args.file, args.average, args.output, args.show)
+            visualize(args.file, args.average, args.output, args.show, args.name)
         except errors.UserError as error:
             failure = error
     for message in dict.fromkeys(str(warning.message) for warning in caught):

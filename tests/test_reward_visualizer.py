@@ -90,6 +90,11 @@ def test_game_name_comes_from_the_log_file_name(path, game):
 
 def test_the_evaluation_log_is_looked_for_beside_the_run_log():
     assert reward_visualizer.eval_log_path(Path("runs/Pong-v0_log.txt")) == Path("runs/Pong-v0_eval.txt")
+    aside = Path("runs/Pong-v0_log.before-20261126-121500.txt")  # as a run with --continue renames it
+    assert reward_visualizer.eval_log_path(aside) == Path("runs/Pong-v0_eval.before-20261126-121500.txt")
+    assert reward_visualizer.game_name(aside) == "Pong-v0"
+    assert reward_visualizer.run_labels([aside, Path("runs/Pong-v0_log.txt")]) == [
+        "Pong-v0.before-20261126-121500", "Pong-v0"]
 
 
 def test_run_labels_tell_runs_apart():
@@ -236,11 +241,15 @@ def test_a_bad_log_gives_one_line_and_exit_2(tmp_path, capsys, content, message)
     assert list(tmp_path.glob("*.png")) == []
 
 
-def test_a_broken_evaluation_log_beside_the_run_log_is_reported(tmp_path, capsys):
+def test_a_broken_evaluation_log_beside_the_run_log_is_a_warning_and_the_graphs_are_drawn(tmp_path, capsys):
     log = Path(shutil.copy(PONG_LOG, tmp_path))
     (tmp_path / "Pong-v0_eval.txt").write_text("mean\n1\n")
-    assert main(["-f", str(log)]) == 2
-    assert "Pong-v0_eval.txt: line 1 is 'mean'" in capsys.readouterr().err
+    assert main(["-f", str(log), "-a", "5"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("reward_visualizer.py: warning: ")
+    assert "Pong-v0_eval.txt: line 1 is 'mean'" in captured.err and "without these evaluations" in captured.err
+    assert len(captured.err.splitlines()) == 1
+    assert_graphs_written(captured.out, tmp_path, "Pong-v0", 5)
 
 
 def test_an_output_folder_that_is_a_file_gives_exit_2(tmp_path, capsys):
@@ -255,7 +264,8 @@ def test_a_bad_window_gives_exit_2(capsys, window):
     with pytest.raises(SystemExit) as raised:
         main(["-f", str(PONG_LOG), "-a", window])
     assert raised.value.code == 2
-    assert "reward_visualizer.py: error: argument -a/--average" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("reward_visualizer.py: error: argument -a/--average") and len(err.splitlines()) == 1
 
 
 def test_show_without_a_display_says_so_and_still_writes_the_graphs(tmp_path, capsys, monkeypatch):
@@ -287,3 +297,28 @@ def test_real_process_exits_2_without_a_traceback(tmp_path):
     result = run_cli_in_fresh_python("-f", str(tmp_path / "missing_log.txt"))
     assert result.returncode == 2
     assert result.stderr == f"reward_visualizer.py: error: {tmp_path / 'missing_log.txt'}: no such file\n"
+
+
+def test_a_window_far_longer_than_the_run_costs_no_memory(tmp_path, capsys):
+    assert main(["-f", str(PONG_LOG), "-a", str(10**12), "-o", str(tmp_path)]) == 0
+    assert_graphs_written(capsys.readouterr().out, tmp_path, "Pong-v0", 10**12)
+
+
+def test_name_sets_the_file_names_and_many_runs_fall_back_to_runs(tmp_path, capsys):
+    logs = []
+    for number in range(6):
+        (tmp_path / f"a-long-run-name-{number}").mkdir()
+        logs.append(write_trainer_like_log(tmp_path / f"a-long-run-name-{number}" / "Pong-v0_log.txt",
+                                           episodes=60, seed=number))
+    assert main(["-f", *map(str, logs[:2]), "-a", "5", "-o", str(tmp_path / "named"), "-n", "mine"]) == 0
+    assert_graphs_written(capsys.readouterr().out, tmp_path / "named", "mine", 5)
+    assert main(["-f", *map(str, logs), "-a", "5", "-o", str(tmp_path / "many")]) == 0
+    assert_graphs_written(capsys.readouterr().out, tmp_path / "many", "runs", 5)
+
+
+@pytest.mark.parametrize("name", ["../up", "a/b", ".hidden", ""])
+def test_a_name_that_is_not_a_plain_file_name_gives_exit_2(capsys, name):
+    with pytest.raises(SystemExit) as raised:
+        main(["-f", str(PONG_LOG), "-n", name])
+    assert raised.value.code == 2
+    assert capsys.readouterr().err.startswith("reward_visualizer.py: error: argument -n/--name")
