@@ -19,7 +19,7 @@ def atomic_path(path):
     """
     path = Path(path)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    os.fchmod(fd, 0o666 & ~_current_umask())
+    os.fchmod(fd, 0o666 & ~_UMASK)
     os.close(fd)
     try:
         yield Path(temp_name)
@@ -43,10 +43,15 @@ def write_text(path, text):
     write_bytes(path, text.encode("utf-8"))
 
 
-def _current_umask():
-    mask = os.umask(0)
+def _read_umask():
+    mask = os.umask(0o077)
     os.umask(mask)
     return mask
+
+
+# Read once, at import, while the main thread runs alone: reading the umask means setting it, and
+# a file another thread (the learner's) made in that moment would get the temporary mask.
+_UMASK = _read_umask()
 
 
 def fsync_path(path):

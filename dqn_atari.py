@@ -10,16 +10,19 @@ import contextlib
 import dataclasses
 import datetime
 import json
+import math
 import os
 import secrets
 import sys
 from pathlib import Path
 
-from errors import UserError
+from errors import OneLineErrorParser, UserError
 from training import PeriodicEvaluation, RunFiles, restore_checkpoint, run_training
 
 PROG = "dqn_atari.py"
 EVAL_GAMES = 30
+MAX_SEED = 2**32 - 1  # NumPy's and the ALE's seeds are 32-bit
+MAX_THREADS = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +68,7 @@ class Config:
 
 
 def build_parser():
-    parser = _OneLineErrorParser(
+    parser = OneLineErrorParser(
         prog=PROG, allow_abbrev=False,
         description="Train a Deep-Q-Network on an Atari game, or play/evaluate trained weights.",
         formatter_class=_HelpFormatter)
@@ -109,8 +112,8 @@ def build_parser():
                      help="agent steps between copies of the online network into the target network")
     run.add_argument("--train-every", metavar="N", type=_positive, default=d.train_every, help="agent steps per gradient step")
     run.add_argument("--save-every", metavar="N", type=_positive, default=d.save_every, help="episodes between weight saves")
-    run.add_argument("--seed", metavar="N", type=_count, default=None, help="random seed (default: drawn and saved in the config)")
-    run.add_argument("--threads", metavar="N", type=_count, default=d.threads, help="CPU threads for the network (0: all cores)")
+    run.add_argument("--seed", metavar="N", type=_seed, default=None, help="random seed (default: drawn and saved in the config)")
+    run.add_argument("--threads", metavar="N", type=_threads, default=d.threads, help="CPU threads for the network (0: all cores)")
     run.add_argument("--learner", choices=("thread", "main"), default=d.learner,
                      help="thread: gradient steps run in a second thread while the game goes on; main: in the "
                           "loop's thread (same results, slower)")
@@ -151,6 +154,20 @@ def config_from_args(args):
     return Config(**{key: value for key, value in vars(args).items() if key in fields})
 
 
+def check_combination(parser, args):
+    """Refuses flags that would be silently ignored together (one line, exit 2)."""
+    if args.play and args.eval:
+        parser.error("--play and --eval cannot be used together")
+    playing = "--play" if args.play else "--eval" if args.eval else None
+    if playing and (args.resume or args.continue_from):
+        parser.error(f"{playing} plays weights and trains nothing: drop {'--resume' if args.resume else '--continue'}")
+    if args.resume and args.continue_from:
+        parser.error("--resume goes on from a checkpoint, --continue starts a new run from weights: choose one")
+    for flag, value in (("--games", args.games), ("--record", args.record)):
+        if value is not None and not playing:
+            parser.error(f"{flag} applies to --play or --eval only")
+
+
 def explicit_fields(argv):
     """The fields the command line gave, whatever their value: parsed again without defaults."""
     parser = build_parser()
@@ -162,6 +179,7 @@ def explicit_fields(argv):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_combination(parser, args)
     try:
         if args.play or args.eval:
             games = args.games or (EVAL_GAMES if args.eval else 1)
@@ -203,11 +221,14 @@ def train(config):
         raise UserError(f"{config.out} already holds a run of {config.env_id} ({files.log.name}, "
                         f"{files.weights.name}): continue it with --resume or --continue "
                         f"{files.weights}, or choose another --out")
+    if config.pre_steps >= config.steps:
+        print(f"{PROG}: warning: -pre {config.pre_steps:,} >= --steps {config.steps:,}: this run will not "
+              f"learn, only fill its memory", file=sys.stderr)
     pieces = build_pieces(config, files)
     if config.continue_from:
         load_into_both_networks(pieces.agent, config.continue_from, pieces.game)
-    if earlier_checkpoints:
-        set_aside(store.folder)  # only once the weights loaded: a refused run moves nothing
+        # only once the weights loaded: a refused run moves nothing
+        config = set_aside_earlier_run(files, config)
     save_config(files.config, config)
     print(f"training {config.env_id} ({pieces.env.action_space.n} actions) for {config.steps:,} steps; "
           f"log {files.log}, weights {files.weights}")
@@ -229,14 +250,28 @@ def with_resolved_precision(config):
         return dataclasses.replace(config, precision=backend.default_precision())
 
 
-def set_aside(folder):
-    """Renames an earlier run's checkpoints out of the way of a run started with --continue."""
-    aside = folder.with_name(f"{folder.name}.before-{datetime.datetime.now():%Y%m%d-%H%M%S}")
-    try:
-        folder.rename(aside)
-    except OSError as error:
-        raise UserError(f"cannot move {folder} aside: {error.strerror or error}") from None
-    print(f"the earlier run's checkpoints are now in {aside} (delete it when you no longer need it)")
+def set_aside_earlier_run(files, config):
+    """Renames the files of an earlier run in ``--out`` out of the way of a run started with
+    --continue (``Pong-v0_log.txt`` -> ``Pong-v0_log.before-<time>.txt``, the checkpoints folder
+    likewise), so the new run starts its own log and nothing is overwritten or deleted. Returns
+    ``config``, its ``continue_from`` following the weights it names if they were moved."""
+    stamp = f"before-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    moves = {path: path.with_name(f"{path.stem}.{stamp}{path.suffix}")
+             for path in dataclasses.astuple(files) if path.exists()}
+    aside_of = {path.resolve(): aside for path, aside in moves.items()}
+    taken = [aside for aside in moves.values() if aside.exists()]
+    if taken:
+        raise UserError(f"cannot move the earlier run aside: {taken[0]} already exists; try again in a second")
+    for path, aside in moves.items():
+        try:
+            path.rename(aside)
+        except OSError as error:
+            raise UserError(f"cannot move {path} aside: {error.strerror or error}") from None
+    if moves:
+        print(f"the earlier run's files are now {', '.join(aside.name for aside in moves.values())} "
+              f"(never deleted: remove them when you no longer need them)")
+    aside = aside_of.get(Path(config.continue_from).resolve())
+    return config if aside is None else dataclasses.replace(config, continue_from=str(aside))
 
 
 # Settings a resumed run may change; any other flag must match the checkpoint's configuration.
@@ -307,7 +342,7 @@ def resumed_config(manifest, cli_config, explicit, folder):
             raise UserError(f"checkpoint {folder} was made with {key}={saved[key]!r}, but this command "
                             f"asks for {getattr(cli_config, key)!r}; only {', '.join(sorted(RESUMABLE_OVERRIDES))} may change")
     known = {f.name for f in dataclasses.fields(Config)}
-    overrides = {key: getattr(cli_config, key) for key in RESUMABLE_OVERRIDES & explicit | {"out"}}
+    overrides = {key: getattr(cli_config, key) for key in (RESUMABLE_OVERRIDES & explicit) | {"out"}}
     return dataclasses.replace(Config(**{k: v for k, v in saved.items() if k in known}), **overrides)
 
 
@@ -320,7 +355,11 @@ def _has_content(path):
 
 
 def validate(config, check_weights=True):
-    """Refuses numbers that cannot make a run, with one line naming the flag."""
+    """Refuses a game id or numbers that cannot make a run, with one line naming the flag; before
+    any folder is made or TensorFlow is imported."""
+    from preprocessing import resolve_env_id
+
+    resolve_env_id(config.env_id)
     if config.memory_size < config.batch_size:
         raise UserError(f"--memory-size {config.memory_size} is smaller than --batch-size {config.batch_size}")
     if config.batch_size > 4096:
@@ -332,7 +371,7 @@ def validate(config, check_weights=True):
     ReplayMemory.ensure_fits(config.memory_size, config.memory_compression)
 
 
-def ensure_writable_folder(folder):
+def ensure_writable_folder(folder, what="--out folder"):
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -340,7 +379,7 @@ def ensure_writable_folder(folder):
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise UserError(f"cannot write to --out folder {folder}: {error.strerror or error}") from None
+        raise UserError(f"cannot write to {what} {folder}: {error.strerror or error}") from None
     return folder
 
 
@@ -446,6 +485,8 @@ def play(config, weights, *, games, protocol, record=None):
         raise UserError(f"weights file not found: {weights}")
     if record:
         evaluation.video_format(record)
+    if protocol:  # refused now rather than after the games
+        ensure_writable_folder(Path(weights).parent, "the weights' folder (for the evaluation summary)")
     config = with_resolved_precision(with_drawn_seed(config))
     setup_backend(config)
     render_mode = "human" if config.render and display_available(suggest_record=True) else None
@@ -486,11 +527,6 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-class _OneLineErrorParser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see -h)\n")
-
-
 def _number(text, kind, convert):
     try:
         return convert(text)
@@ -507,6 +543,20 @@ def _count(text):
     return value
 
 
+def _seed(text):
+    value = _count(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value} is larger than the largest seed, 2**32 - 1")
+    return value
+
+
+def _threads(text):
+    value = _count(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"{value} is absurdly many threads (at most {MAX_THREADS})")
+    return value
+
+
 def _positive(text):
     value = _count(text)
     if value == 0:
@@ -516,8 +566,8 @@ def _positive(text):
 
 def _positive_float(text):
     value = _number(text, "a number", float)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} must be greater than 0")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{value} must be a finite number greater than 0")
     return value
 
 

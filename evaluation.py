@@ -27,6 +27,7 @@ ffmpeg (through imageio-ffmpeg) encodes them, H.264 for ``.mp4`` and a palette p
 """
 import contextlib
 import dataclasses
+import itertools
 import json
 import types
 from pathlib import Path
@@ -387,9 +388,14 @@ def _score(value):
 
 
 def summary_path(weights):
-    """Where the summary of an evaluation of ``weights`` goes: ``Pong-v0_weights.h5`` -> ``Pong-v0_weights_eval.json``."""
+    """Where the summary of a new evaluation of ``weights`` goes: ``Pong-v0_weights.h5`` ->
+    ``Pong-v0_weights_eval.json``, or ``Pong-v0_weights_eval-2.json`` (-3, ...) beside earlier
+    ones: an evaluation never replaces another (another seed or number of games gives another result)."""
     weights = Path(weights)
-    return weights.with_name(f"{weights.stem}_eval.json")
+    for number in itertools.count(1):
+        path = weights.with_name(f"{weights.stem}_eval{'' if number == 1 else f'-{number}'}.json")
+        if not path.exists():
+            return path
 
 
 def write_summary(path, summary, *, weights=None):

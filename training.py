@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from preprocessing import clip_reward
+
 
 @dataclasses.dataclass(frozen=True)
 class RunFiles:
@@ -220,7 +222,7 @@ class EpisodeTally:
     def add_step(self, reward, learning_reward):
         """``reward``: the raw game score; ``learning_reward``: what the memory stores before clipping."""
         self.score += reward
-        self.clipped_return += max(-1.0, min(1.0, learning_reward))
+        self.clipped_return += clip_reward(learning_reward)
         self.length += 1
 
     def add_learning(self, loss, mean_q):
@@ -294,8 +296,8 @@ class StatusLine:
 class PeriodicEvaluation:
     """``--eval-every``: a short protocol evaluation every N steps, appended to ``<env>_eval.txt``.
 
-    The weights that scored the best mean so far (over the whole evaluation log, so a resumed or
-    continued run competes with its past) are kept in ``<env>_weights_best.h5``: the agent at the
+    The weights that scored the best mean so far (over the whole evaluation log, so a resumed run
+    competes with its past) are kept in ``<env>_weights_best.h5``: the agent at the
     end of a run is not always its best one.
     """
 

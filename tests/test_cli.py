@@ -96,8 +96,8 @@ def test_eval_every_appends_to_the_evaluation_log(trained_run):
 
 
 def test_unknown_game_id_is_one_line_and_exit_2(tmp_path):
-    assert_user_error(run_cli("-env", "Pongg", "--out", tmp_path), "Pongg")
-    assert not list(tmp_path.iterdir())
+    assert_user_error(run_cli("-env", "Pongg", "--out", tmp_path / "new"), "Pongg")
+    assert not list(tmp_path.iterdir()), "refused before the --out folder is made"
 
 
 def test_missing_corrupt_and_other_game_weights_are_refused(tmp_path, trained_run):
@@ -128,6 +128,10 @@ def test_unwritable_out_folder_is_refused(tmp_path):
     (["--optimizer-epsilon", "0"], "--optimizer-epsilon"),
     (["--batch-size", "100000"], "--batch-size"),
     (["--memory-size", "10000000000"], "memory"),
+    (["--optimizer-epsilon", "inf"], "--optimizer-epsilon"),
+    (["--clip-norm", "nan"], "--clip-norm"),
+    (["--seed", str(2**32)], "--seed"),
+    (["--threads", "100000"], "--threads"),
 ])
 def test_bad_numbers_are_one_line_and_exit_2(tmp_path, args, fragment):
     result = run_cli(*args, "--out", tmp_path)
@@ -135,6 +139,19 @@ def test_bad_numbers_are_one_line_and_exit_2(tmp_path, args, fragment):
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert fragment in result.stderr
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--play", "a.h5", "--eval", "b.h5"], "--play and --eval"),
+    (["--eval", "a.h5", "--resume"], "drop --resume"),
+    (["--play", "a.h5", "--continue", "b.h5"], "drop --continue"),
+    (["--resume", "--continue", "b.h5"], "choose one"),
+    (["--games", "3"], "--games applies to --play or --eval"),
+    (["--record", "game.mp4"], "--record applies to --play or --eval"),
+])
+def test_flags_that_would_be_ignored_together_are_refused(tmp_path, args, fragment):
+    assert_user_error(run_cli(*args, "--out", tmp_path / "new"), fragment)
+    assert not list(tmp_path.iterdir())
 
 
 def test_reward_visualizer_draws_the_log_the_trainer_wrote(trained_run, tmp_path):
@@ -167,16 +184,29 @@ def test_a_new_run_does_not_overwrite_an_earlier_run_in_the_same_folder(tmp_path
     assert [path.name for path in tmp_path.iterdir()] == [name]
 
 
-def test_continue_in_the_folder_of_the_earlier_run_keeps_its_checkpoints_aside(tmp_path):
-    first = run_cli("--steps", 120, "-pre", 100, "--out", tmp_path, *FAST)
+def test_continue_in_the_folder_of_the_earlier_run_sets_its_files_aside_and_starts_a_new_log(tmp_path):
+    first = run_cli("--steps", 1100, "-pre", 1000, "--out", tmp_path, *FAST)
     assert first.returncode == 0, first.stderr[-2000:]
+    earlier = {name: (tmp_path / f"Pong-v0_{name}").read_bytes() for name in ("log.txt", "weights.h5", "config.json")}
     corrupt = tmp_path / "corrupt.h5"
     corrupt.write_bytes(b"not weights")
     assert_user_error(run_cli("--continue", corrupt, "--steps", 60, "--out", tmp_path, *FAST), "corrupt.h5")
-    assert not list(tmp_path.glob("Pong-v0_checkpoints.before-*")), "a refused run moves nothing"
-    again = run_cli("--continue", tmp_path / "Pong-v0_weights.h5", "--steps", 60, "-pre", 50,
+    assert not list(tmp_path.glob("*.before-*")), "a refused run moves nothing"
+
+    again = run_cli("--continue", tmp_path / "Pong-v0_weights.h5", "--steps", 1100, "-pre", 50,
                     "--out", tmp_path, *FAST)
     assert again.returncode == 0, again.stderr[-2000:]
     (aside,) = tmp_path.glob("Pong-v0_checkpoints.before-*")
-    assert [p.name for p in aside.iterdir()] == ["step-000000000120"]
-    assert [p.name for p in (tmp_path / "Pong-v0_checkpoints").iterdir()] == ["step-000000000060"]
+    stamp = aside.name.split(".", 1)[1]
+    assert [p.name for p in aside.iterdir()] == ["step-000000001100"]
+    assert [p.name for p in (tmp_path / "Pong-v0_checkpoints").iterdir()] == ["step-000000001100"]
+    for name, content in earlier.items():
+        stem, suffix = name.split(".")
+        assert (tmp_path / f"Pong-v0_{stem}.{stamp}.{suffix}").read_bytes() == content, name
+    config = json.loads((tmp_path / "Pong-v0_config.json").read_text())
+    assert config["continue_from"] == str(tmp_path / f"Pong-v0_weights.{stamp}.h5"), "it names where the weights are now"
+    log = (tmp_path / "Pong-v0_log.txt").read_bytes()
+    assert len(log.splitlines()) >= 2 and not log.startswith(earlier["log.txt"]), "a log of the new run alone"
+    assert log.splitlines()[1].split(b",")[1] == b"1", "its episodes count from 1"
+
+

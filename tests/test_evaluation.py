@@ -228,6 +228,7 @@ def test_json_summary_is_written_beside_the_weights(tmp_path):
     assert data["protocol"] == {"epsilon": 0.05, "max_frames": 18_000, "noop_max": 30, "seed": 4}
     assert data["games"][1] == {"score": 21.0, "frames": 7000, "truncated": True}
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    assert evaluation.summary_path(weights) == tmp_path / "Pong-v0_weights_eval-2.json", "never replaces one"
 
 
 def test_a_summary_into_a_missing_folder_is_a_user_error(tmp_path):

@@ -140,8 +140,8 @@ def test_frame_stack_pickled_by_an_earlier_version_loads_and_goes_on():
     assert list(pickle.loads(pickle.dumps(stack)).append(frame_of(5))[0, 0]) == [2, 3, 4, 5]
 
 
-def test_clip_reward_keeps_the_sign_only():
-    assert [clip_reward(r) for r in (4.0, -3.0, 0.0, 0.5)] == [1.0, -1.0, 0.0, 1.0]
+def test_clip_reward_clips_to_plus_minus_one():
+    assert [clip_reward(r) for r in (4.0, -3.0, 0.0, 0.5, 1.0, -1.0)] == [1.0, -1.0, 0.0, 0.5, 1.0, -1.0]
 
 
 # ActionRepeat ---------------------------------------------------------------------------------
