@@ -12,10 +12,12 @@ TEMP_SUFFIX = ".tmp"
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path, replace=True):
     """Yields a temporary path beside ``path``; on a clean exit it is fsynced and renamed onto ``path``.
 
-    On an exception the temporary file is removed and ``path`` is left untouched.
+    On an exception the temporary file is removed and ``path`` is left untouched. With
+    ``replace=False`` an existing ``path`` is never replaced: FileExistsError instead (the file
+    appears by a hard link, which like a rename is all or nothing).
     """
     path = Path(path)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
@@ -24,7 +26,11 @@ def atomic_path(path):
     try:
         yield Path(temp_name)
         fsync_path(temp_name)
-        os.replace(temp_name, path)
+        if replace:
+            os.replace(temp_name, path)
+        else:
+            os.link(temp_name, path)
+            os.unlink(temp_name)
         fsync_path(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -32,15 +38,15 @@ def atomic_path(path):
         raise
 
 
-def write_bytes(path, data):
-    """Atomically replaces ``path`` with ``data``."""
-    with atomic_path(path) as temp:
+def write_bytes(path, data, replace=True):
+    """Atomically replaces ``path`` with ``data`` (``replace=False``: see :func:`atomic_path`)."""
+    with atomic_path(path, replace) as temp:
         temp.write_bytes(data)
 
 
-def write_text(path, text):
+def write_text(path, text, replace=True):
     """Atomically replaces ``path`` with ``text`` (UTF-8)."""
-    write_bytes(path, text.encode("utf-8"))
+    write_bytes(path, text.encode("utf-8"), replace)
 
 
 def _read_umask():

@@ -252,26 +252,40 @@ def with_resolved_precision(config):
 
 def set_aside_earlier_run(files, config):
     """Renames the files of an earlier run in ``--out`` out of the way of a run started with
-    --continue (``Pong-v0_log.txt`` -> ``Pong-v0_log.before-<time>.txt``, the checkpoints folder
-    likewise), so the new run starts its own log and nothing is overwritten or deleted. Returns
-    ``config``, its ``continue_from`` following the weights it names if they were moved."""
+    --continue (``Pong-v0_log.txt`` -> ``Pong-v0_log.before-<time>.txt``; the weights' evaluation
+    summaries and the checkpoints folder likewise), so the new run starts its own log and nothing is
+    overwritten or deleted. All or nothing: a rename that fails puts the earlier ones back. Returns
+    ``config``, its ``continue_from`` following the weights it names if they moved."""
     stamp = f"before-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-    moves = {path: path.with_name(f"{path.stem}.{stamp}{path.suffix}")
-             for path in dataclasses.astuple(files) if path.exists()}
-    aside_of = {path.resolve(): aside for path, aside in moves.items()}
+    moves = {path: path.with_name(f"{path.stem}.{stamp}{path.suffix}") for path in _earlier_run_paths(files)}
     taken = [aside for aside in moves.values() if aside.exists()]
     if taken:
         raise UserError(f"cannot move the earlier run aside: {taken[0]} already exists; try again in a second")
-    for path, aside in moves.items():
-        try:
+    continued = Path(config.continue_from).resolve()
+    done = []
+    try:
+        for path, aside in moves.items():
             path.rename(aside)
-        except OSError as error:
-            raise UserError(f"cannot move {path} aside: {error.strerror or error}") from None
+            done.append((path, aside))
+    except OSError as error:
+        for path, aside in reversed(done):
+            aside.rename(path)
+        raise UserError(f"cannot move {path} aside: {error.strerror or error}; nothing was moved") from None
     if moves:
         print(f"the earlier run's files are now {', '.join(aside.name for aside in moves.values())} "
               f"(never deleted: remove them when you no longer need them)")
-    aside = aside_of.get(Path(config.continue_from).resolve())
-    return config if aside is None else dataclasses.replace(config, continue_from=str(aside))
+    for path, aside in moves.items():
+        if continued == path.resolve() or path.resolve() in continued.parents:
+            return dataclasses.replace(config, continue_from=str(aside / continued.relative_to(path.resolve())))
+    return config
+
+
+def _earlier_run_paths(files):
+    """The files of ``files`` that exist, and the evaluation summaries of its weights."""
+    paths = [getattr(files, field.name) for field in dataclasses.fields(files)]
+    for weights in (files.weights, files.best_weights):
+        paths += [path for path in weights.parent.glob(f"{weights.stem}_eval*.json") if ".before-" not in path.name]
+    return [path for path in paths if path.exists()]
 
 
 # Settings a resumed run may change; any other flag must match the checkpoint's configuration.
@@ -284,6 +298,9 @@ def resume(cli_config, explicit):
     from checkpoint import CheckpointStore, read_manifest
     from runlog import truncate_after_step, truncate_eval_after_step
 
+    from preprocessing import resolve_env_id
+
+    resolve_env_id(cli_config.env_id)
     files = RunFiles.for_env(ensure_writable_folder(cli_config.out), cli_config.env_id)
     store = CheckpointStore(files.checkpoints, keep=cli_config.keep_checkpoints)
     store.remove_partial()
@@ -507,9 +524,7 @@ def play(config, weights, *, games, protocol, record=None):
     if record:
         print(f"video of game 1: {record}")
     if protocol:
-        path = evaluation.summary_path(weights)
-        evaluation.write_summary(path, summary, weights=weights)
-        print(f"summary: {path}")
+        print(f"summary: {evaluation.write_new_summary(weights, summary)}")
     env.close()
     return summary
 

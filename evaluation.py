@@ -27,8 +27,8 @@ ffmpeg (through imageio-ffmpeg) encodes them, H.264 for ``.mp4`` and a palette p
 """
 import contextlib
 import dataclasses
-import itertools
 import json
+import re
 import types
 from pathlib import Path
 
@@ -389,22 +389,41 @@ def _score(value):
 
 def summary_path(weights):
     """Where the summary of a new evaluation of ``weights`` goes: ``Pong-v0_weights.h5`` ->
-    ``Pong-v0_weights_eval.json``, or ``Pong-v0_weights_eval-2.json`` (-3, ...) beside earlier
-    ones: an evaluation never replaces another (another seed or number of games gives another result)."""
+    ``Pong-v0_weights_eval.json``, beside earlier ones ``Pong-v0_weights_eval-2.json``, -3, ...
+    (one more than the highest): an evaluation never replaces another, as another seed or number
+    of games gives another result."""
     weights = Path(weights)
-    for number in itertools.count(1):
-        path = weights.with_name(f"{weights.stem}_eval{'' if number == 1 else f'-{number}'}.json")
-        if not path.exists():
+    pattern = re.compile(re.escape(f"{weights.stem}_eval") + r"(?:-(\d+))?\.json")
+    number = 1
+    for path in weights.parent.glob("*.json"):
+        match = pattern.fullmatch(path.name)
+        if match:
+            number = max(number, int(match[1] or 1) + 1)
+    return weights.with_name(f"{weights.stem}_eval{'' if number == 1 else f'-{number}'}.json")
+
+
+def write_new_summary(weights, summary):
+    """Writes ``summary`` of ``weights`` to a new :func:`summary_path` and returns that path; an
+    evaluation that finished at the same moment cannot take the same name."""
+    while True:
+        path = summary_path(weights)
+        try:
+            write_summary(path, summary, weights=weights, replace=False)
             return path
+        except FileExistsError:
+            continue
 
 
-def write_summary(path, summary, *, weights=None):
-    """Atomically writes ``summary`` as JSON to ``path``, naming the ``weights`` file it judged."""
+def write_summary(path, summary, *, weights=None, replace=True):
+    """Atomically writes ``summary`` as JSON to ``path``, naming the ``weights`` file it judged;
+    ``replace=False`` raises FileExistsError rather than replace a file there."""
     data = summary.to_dict()
     if weights is not None:
         data = {"weights": str(weights), **data}
     try:
-        atomic_file.write_text(path, json.dumps(data, indent=2) + "\n")
+        atomic_file.write_text(path, json.dumps(data, indent=2) + "\n", replace=replace)
+    except FileExistsError:
+        raise
     except OSError as error:
         raise UserError(f"cannot write the evaluation summary {path}: {error.strerror or error}") from None
 

@@ -10,6 +10,7 @@ trailing mean over the last N episodes. Reads the logs only through :mod:`runlog
 Keras or TensorFlow, so the graphs appear in about a second.
 """
 import argparse
+import hashlib
 import os
 import re
 import sys
@@ -224,11 +225,12 @@ def _title(runs, what, window):
 
 def output_prefix(runs, name=None):
     """File-name stem shared by a figure set: ``name`` if given, else the run label, or the labels
-    joined by ``+`` while that stays short, else ``runs``."""
+    joined by ``+`` while that stays short, else ``runs-`` and a digest of them (so that two
+    different overlays in one folder do not overwrite each other)."""
     if name:
         return name
     joined = "+".join(re.sub(r"[^A-Za-z0-9._-]+", "-", run.label).strip("-") for run in runs)
-    return joined if len(joined) <= MAX_PREFIX else "runs"
+    return joined if len(joined) <= MAX_PREFIX else f"runs-{hashlib.sha1(joined.encode()).hexdigest()[:8]}"
 
 
 def draw_graphs(runs, window):
@@ -285,7 +287,7 @@ def build_parser():
                         help="folder for the PNGs (default: beside the first log)")
     parser.add_argument("-n", "--name", type=_file_stem, metavar="NAME",
                         help="file names start with NAME (default: the run's label, or the labels "
-                             "joined by '+' while short, else 'runs')")
+                             "joined by '+' while short, else 'runs-' and a digest of them)")
     parser.add_argument("--show", action="store_true", help="also open the graphs in a window if a display exists")
     return parser
 

@@ -26,7 +26,8 @@ What is on by default, and why:
 - the seed's idle penalty: off. It is game knowledge too, and the FIRE press removes the
   stall it was invented for; the seed's runs can still be reproduced with it on.
 
-Rewards stay the raw game score (logs report the real score); ``clip_reward`` is for learning.
+Rewards stay the raw game score (logs report the real score); ``clip_reward`` clips as learning
+does (the replay memory clips the rewards it stores the same way) for the log's clipped return.
 """
 from .env_ids import EnvIdError, resolve_env_id
 from .environment import make_env

@@ -1,4 +1,4 @@
-"""Reward clipping for learning; the environment itself returns the raw game score."""
+"""Reward clipping as learning sees it; the environment itself returns the raw game score."""
 import numpy as np
 
 
@@ -7,7 +7,7 @@ def clip_reward(reward):
     whole-point scores.
 
     Clipping keeps one learning rate workable across games whose scores differ by orders of
-    magnitude. Only learning uses it (the replay memory clips the same way on the way in); logs
-    keep the raw score, the real measure, next to the clipped return.
+    magnitude. The replay memory clips the rewards it stores the same way; the log reports the
+    raw score, the real measure, and beside it the clipped return computed with this function.
     """
     return float(np.clip(reward, -1.0, 1.0))

@@ -150,7 +150,7 @@ def test_bad_numbers_are_one_line_and_exit_2(tmp_path, args, fragment):
     (["--record", "game.mp4"], "--record applies to --play or --eval"),
 ])
 def test_flags_that_would_be_ignored_together_are_refused(tmp_path, args, fragment):
-    assert_user_error(run_cli(*args, "--out", tmp_path / "new"), fragment)
+    assert_user_error(run_cli(*args, "--steps", 1, "--out", tmp_path / "new"), fragment)
     assert not list(tmp_path.iterdir())
 
 
@@ -210,3 +210,69 @@ def test_continue_in_the_folder_of_the_earlier_run_sets_its_files_aside_and_star
     assert log.splitlines()[1].split(b",")[1] == b"1", "its episodes count from 1"
 
 
+
+
+def earlier_run(folder, names):
+    """Plain files named as a run names them, each holding its own name."""
+    for name in names:
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(name)
+    from training import RunFiles
+
+    return RunFiles.for_env(folder, "Pong-v0")
+
+
+def set_aside(files, continue_from):
+    import dqn_atari
+
+    config = dqn_atari.Config(continue_from=str(continue_from))
+    return dqn_atari.set_aside_earlier_run(files, config).continue_from
+
+
+def test_set_aside_moves_what_exists_with_the_summaries_and_follows_the_weights(tmp_path, capsys):
+    names = ["Pong-v0_log.txt", "Pong-v0_weights_best.h5", "Pong-v0_weights_best_eval.json",
+             "Pong-v0_weights_eval.json", "Pong-v0_weights_eval-2.json", "Pong-v0_weights_eval.before-1.json",
+             "Pong-v0_checkpoints/step-000000000100/online.h5", "Breakout-v0_log.txt"]
+    files = earlier_run(tmp_path, names)
+    elsewhere = tmp_path / "other" / "Pong-v0_weights.h5"
+    assert set_aside(files, elsewhere) == str(elsewhere), "weights from another folder stay where they are"
+    (aside,) = tmp_path.glob("Pong-v0_log.before-*.txt")
+    stamp = aside.name[len("Pong-v0_log."):-len(".txt")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([
+        "Breakout-v0_log.txt", "Pong-v0_weights_eval.before-1.json",
+        f"Pong-v0_log.{stamp}.txt", f"Pong-v0_weights_best.{stamp}.h5", f"Pong-v0_weights_best_eval.{stamp}.json",
+        f"Pong-v0_weights_eval.{stamp}.json", f"Pong-v0_weights_eval-2.{stamp}.json", f"Pong-v0_checkpoints.{stamp}"])
+    assert (tmp_path / f"Pong-v0_weights_best.{stamp}.h5").read_text() == "Pong-v0_weights_best.h5"
+    assert f"Pong-v0_log.{stamp}.txt" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("continued, expected", [
+    ("Pong-v0_weights_best.h5", "Pong-v0_weights_best.{stamp}.h5"),
+    ("Pong-v0_checkpoints/step-000000000100/online.h5", "Pong-v0_checkpoints.{stamp}/step-000000000100/online.h5"),
+])
+def test_set_aside_follows_weights_it_moves(tmp_path, continued, expected):
+    files = earlier_run(tmp_path, ["Pong-v0_weights_best.h5", "Pong-v0_checkpoints/step-000000000100/online.h5"])
+    moved = Path(set_aside(files, tmp_path / continued))
+    stamp = next(tmp_path.glob("Pong-v0_weights_best.before-*.h5")).name.split(".")[1]
+    assert moved == tmp_path / expected.format(stamp=stamp)
+    assert moved.read_text() == continued
+
+
+def test_set_aside_is_all_or_nothing(tmp_path, monkeypatch):
+    names = ["Pong-v0_log.txt", "Pong-v0_weights.h5", "Pong-v0_config.json", "Pong-v0_eval.txt"]
+    files = earlier_run(tmp_path, names)
+    real_rename, renames = Path.rename, []
+
+    def rename_failing_the_third(self, target):
+        renames.append(self)
+        if len(renames) == 3:
+            raise PermissionError(13, "Permission denied")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename_failing_the_third)
+    with pytest.raises(Exception, match="nothing was moved") as raised:
+        set_aside(files, tmp_path / "Pong-v0_weights.h5")
+    assert type(raised.value).__name__ == "UserError"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+    assert all((tmp_path / name).read_text() == name for name in names)

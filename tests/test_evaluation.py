@@ -231,6 +231,20 @@ def test_json_summary_is_written_beside_the_weights(tmp_path):
     assert evaluation.summary_path(weights) == tmp_path / "Pong-v0_weights_eval-2.json", "never replaces one"
 
 
+def test_a_new_summary_takes_the_number_after_the_highest_and_never_replaces_one(tmp_path):
+    weights = tmp_path / "Pong-v0_weights.h5"
+    (tmp_path / "Pong-v0_weights_eval-2.json").write_text("an earlier evaluation")
+    (tmp_path / "Pong-v0_weights_best_eval-7.json").write_text("another weights file's")
+    assert evaluation.write_new_summary(weights, pong_summary()) == tmp_path / "Pong-v0_weights_eval-3.json"
+    assert evaluation.write_new_summary(weights, pong_summary()) == tmp_path / "Pong-v0_weights_eval-4.json"
+    assert (tmp_path / "Pong-v0_weights_eval-2.json").read_text() == "an earlier evaluation"
+    assert json.loads((tmp_path / "Pong-v0_weights_eval-4.json").read_text())["weights"] == str(weights)
+    with pytest.raises(FileExistsError):
+        evaluation.write_summary(tmp_path / "Pong-v0_weights_eval-2.json", pong_summary(), replace=False)
+    assert (tmp_path / "Pong-v0_weights_eval-2.json").read_text() == "an earlier evaluation"
+    assert not list(tmp_path.glob(".*.tmp")), "no temporary file left behind"
+
+
 def test_a_summary_into_a_missing_folder_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="cannot write the evaluation summary"):
         evaluation.write_summary(tmp_path / "nowhere" / "x.json", pong_summary())

@@ -1,4 +1,5 @@
 """reward_visualizer.py: readable graphs from run logs, and one clear line for every bad input."""
+import re
 import shutil
 import struct
 import subprocess
@@ -304,7 +305,7 @@ def test_a_window_far_longer_than_the_run_costs_no_memory(tmp_path, capsys):
     assert_graphs_written(capsys.readouterr().out, tmp_path, "Pong-v0", 10**12)
 
 
-def test_name_sets_the_file_names_and_many_runs_fall_back_to_runs(tmp_path, capsys):
+def test_name_sets_the_file_names_and_many_runs_fall_back_to_a_digest(tmp_path, capsys):
     logs = []
     for number in range(6):
         (tmp_path / f"a-long-run-name-{number}").mkdir()
@@ -313,7 +314,12 @@ def test_name_sets_the_file_names_and_many_runs_fall_back_to_runs(tmp_path, caps
     assert main(["-f", *map(str, logs[:2]), "-a", "5", "-o", str(tmp_path / "named"), "-n", "mine"]) == 0
     assert_graphs_written(capsys.readouterr().out, tmp_path / "named", "mine", 5)
     assert main(["-f", *map(str, logs), "-a", "5", "-o", str(tmp_path / "many")]) == 0
-    assert_graphs_written(capsys.readouterr().out, tmp_path / "many", "runs", 5)
+    (prefix,) = {Path(line).name.split("_")[0] for line in capsys.readouterr().out.splitlines()}
+    assert re.fullmatch(r"runs-[0-9a-f]{8}", prefix)
+    assert main(["-f", *map(str, logs[1:]), "-a", "5", "-o", str(tmp_path / "many")]) == 0
+    (other,) = {Path(line).name.split("_")[0] for line in capsys.readouterr().out.splitlines()}
+    assert other.startswith("runs-") and other != prefix, "another overlay does not overwrite the first"
+    assert len(list((tmp_path / "many").glob("*.png"))) == 2 * len(GRAPHS)
 
 
 @pytest.mark.parametrize("name", ["../up", "a/b", ".hidden", ""])
