@@ -448,7 +448,8 @@ def open_env(config, *, render):
 
 
 def display_available(suggest_record=False):
-    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+    """True where -r can open a window (macOS, Windows, an X11 or Wayland session); else says so."""
+    if sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
         return True
     hint = "; --record FILE.mp4 writes a video instead" if suggest_record else ""

@@ -276,3 +276,24 @@ def test_set_aside_is_all_or_nothing(tmp_path, monkeypatch):
     assert type(raised.value).__name__ == "UserError"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
     assert all((tmp_path / name).read_text() == name for name in names)
+
+
+@pytest.mark.parametrize("platform, variables, expected", [
+    ("linux", {}, False),
+    ("linux", {"DISPLAY": ":0"}, True),
+    ("linux", {"WAYLAND_DISPLAY": "wayland-0"}, True),
+    ("darwin", {}, True),
+    ("win32", {}, True),
+])
+def test_render_knows_where_a_window_can_open(monkeypatch, capsys, platform, variables, expected):
+    import dqn_atari
+
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_AUDIODRIVER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "platform", platform)
+    assert dqn_atari.display_available(suggest_record=True) is expected
+    err = capsys.readouterr().err
+    assert err == ("" if expected else "dqn_atari.py: no display found, so -r shows no window; "
+                                       "--record FILE.mp4 writes a video instead\n")
