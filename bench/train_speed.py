@@ -3,9 +3,10 @@
 
     python3 bench/train_speed.py                 # the defaults users get
     python3 bench/train_speed.py --precision float32 --threads 1
+    python3 bench/train_speed.py --train-every 1 --n-step 3      # a recipe of the README's Results
 
-Runs ``dqn_atari.run_training`` (Double DQN, batch 32, train every 4 steps, target sync every
-1,000 steps) for ``--warmup`` steps, then for ``--steps`` more, timing the environment, the
+Runs ``dqn_atari.run_training`` (Double DQN, batch 32, train every 4 steps unless
+``--train-every`` says otherwise, target sync every 1,000 steps) for ``--warmup`` steps, then for ``--steps`` more, timing the environment, the
 action choice and the train step through thin wrappers around the real objects. Prints
 ``name: value`` lines.
 """
@@ -72,12 +73,15 @@ def main():
                         default=dqn_atari.Config.precision)
     parser.add_argument("--learner", choices=("thread", "main"), default=dqn_atari.Config.learner)
     parser.add_argument("--memory-compression", default=dqn_atari.Config.memory_compression)
+    parser.add_argument("--train-every", type=int, default=dqn_atari.Config.train_every)
+    parser.add_argument("--n-step", type=int, default=dqn_atari.Config.n_step)
     args = parser.parse_args()
     # Epsilon at its final 0.01 after the pre-fill: nearly every step runs the network, as late in a run.
     config = dqn_atari.Config(env_id=args.env, pre_steps=500, memory_size=100_000, seed=0,
                               epsilon_start=0.01, epsilon_end=0.01,
                               threads=args.threads, precision=args.precision, learner=args.learner,
-                              memory_compression=args.memory_compression, out=tempfile.gettempdir())
+                              memory_compression=args.memory_compression, out=tempfile.gettempdir(),
+                              train_every=args.train_every, n_step=args.n_step)
     dqn_atari.setup_backend(config)
     env, act, train = run(config, args.warmup + args.steps)
     timed_steps = args.steps - 1
@@ -93,6 +97,8 @@ def main():
           f"{backend.describe_threads()}")
     print(f"learner: {args.learner}")
     print(f"memory_compression: {args.memory_compression}")
+    print(f"train_every: {args.train_every}")
+    print(f"n_step: {args.n_step}")
     print(f"timed_steps: {timed_steps}")
     print(f"sps: {timed_steps / max(learning_elapsed, 1e-9):.1f}")
     print(f"train_step_ms: {median_ms(timed_train):.2f}")
