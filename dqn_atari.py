@@ -296,9 +296,8 @@ RESUMABLE_OVERRIDES = {"steps", "render", "threads", "learner", "out", "save_eve
 def resume(cli_config, explicit):
     """Continues the run in ``--out`` from its newest complete checkpoint."""
     from checkpoint import CheckpointStore, read_manifest
-    from runlog import truncate_after_step, truncate_eval_after_step
-
     from preprocessing import resolve_env_id
+    from runlog import truncate_after_step, truncate_eval_after_step
 
     resolve_env_id(cli_config.env_id)
     files = RunFiles.for_env(ensure_writable_folder(cli_config.out), cli_config.env_id)
