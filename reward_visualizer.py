@@ -272,8 +272,9 @@ def _window_size(text):
 
 
 def _file_stem(text):
-    if not re.fullmatch(r"[A-Za-z0-9._+-]{1,100}", text) or text.startswith("."):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a plain file name of up to 100 letters, digits, '.', '_', '+', '-'")
+    if not re.fullmatch(rf"[A-Za-z0-9._+-]{{1,{MAX_PREFIX}}}", text) or text.startswith("."):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a plain file name of up to {MAX_PREFIX} letters, digits, '.', '_', '+', '-'")
     return text
 
 
