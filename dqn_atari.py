@@ -44,6 +44,9 @@ class Config:
     batch_size: int = 32
     gamma: float = 0.99
     n_step: int = 1
+    prioritized: bool = False
+    priority_exponent: float = 0.5
+    importance_exponent: float = 0.5
     learning_rate: float = 1e-4
     optimizer: str = "adam"
     optimizer_epsilon: float | None = None
@@ -99,6 +102,15 @@ def build_parser():
                      help="agent steps per learning target: the discounted rewards of N steps, then the "
                           "value of the state reached (1: the Nature paper's one-step target; "
                           "Rainbow uses 3)")
+    run.add_argument("--prioritized", action="store_true",
+                     help="prioritized replay (Schaul et al. 2016, proportional, as in Rainbow): "
+                          "transitions drawn in proportion to their last |TD error| ** --priority-exponent, "
+                          "the loss weighted by (N P) ** -(--importance-exponent)")
+    run.add_argument("--priority-exponent", metavar="ALPHA", type=_priority_exponent, default=d.priority_exponent,
+                     help="with --prioritized: how strongly priorities skew sampling (0 would be uniform)")
+    run.add_argument("--importance-exponent", metavar="BETA", type=_probability, default=d.importance_exponent,
+                     help="with --prioritized: beta, how much of the sampling skew the loss weights undo "
+                          "(1: all of it)")
     run.add_argument("--lr", metavar="LR", dest="learning_rate", type=_learning_rate, default=d.learning_rate, help="learning rate")
     run.add_argument("--optimizer", choices=("adam", "rmsprop"), default=d.optimizer,
                      help="rmsprop with --lr 0.00025 is the Nature paper's")
@@ -166,6 +178,11 @@ def check_combination(parser, args):
     for flag, value in (("--games", args.games), ("--record", args.record)):
         if value is not None and not playing:
             parser.error(f"{flag} applies to --play or --eval only")
+    d = Config()
+    for flag, value, default in (("--priority-exponent", args.priority_exponent, d.priority_exponent),
+                                 ("--importance-exponent", args.importance_exponent, d.importance_exponent)):
+        if value != default and not args.prioritized and not args.resume and not playing:
+            parser.error(f"{flag} applies to --prioritized replay only")
 
 
 def explicit_fields(argv):
@@ -468,7 +485,8 @@ def make_memory(config):
     from memory import ReplayMemory
 
     return ReplayMemory(config.memory_size, compression=config.memory_compression, n_step=config.n_step,
-                        gamma=config.gamma, seed=config.seed)
+                        gamma=config.gamma, seed=config.seed,
+                        priority_exponent=config.priority_exponent if config.prioritized else None)
 
 
 def load_into_both_networks(agent, path, game):
@@ -590,6 +608,13 @@ def _probability(text):
     value = _number(text, "a number", float)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+    return value
+
+
+def _priority_exponent(text):
+    value = _probability(text)
+    if value == 0.0:
+        raise argparse.ArgumentTypeError("0 would sample uniformly: leave out --prioritized instead")
     return value
 
 

@@ -45,8 +45,9 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
     tally = progress.tally
 
     def count(finished_steps):
-        for loss, mean_q in finished_steps:
-            tally.episode.add_learning(loss, mean_q)
+        for batch, learned in finished_steps:
+            tally.episode.add_learning(learned.loss, learned.mean_q)
+            memory.update_priorities(batch.positions, learned.td_errors)
 
     with RunLogWriter(files.log) as log, StatusLine(config.steps, progress.step) as status, \
             StopRequest() as stop, Learner(agent, threaded=config.learner == "thread") as learner:
@@ -61,7 +62,9 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
             progress.state = progress.stack.append(frame)
             tally.episode.add_step(reward, learning_reward)
             if learning_due(config, step, progress.learning_starts, len(memory)):
-                count(learner.start(memory.sample(config.batch_size)))
+                if memory.prioritized:  # the step in flight sets its priorities before the next draw
+                    count(learner.finish())
+                count(learner.start(memory.sample(config.batch_size, config.importance_exponent)))
             # Whatever reads the online network waits for the step in flight.
             if step % config.target_update == 0:
                 count(learner.finish())
@@ -95,10 +98,10 @@ class Learner:
     in the loop's own thread (``--learner main``).
 
     ``start(batch)`` hands the actor the current weights (see ``DQNAgent``) and starts one step;
-    ``finish()`` waits for the step in flight. Both return the (loss, mean Q) of the steps that
-    finished meanwhile. The batch is drawn in the loop's thread, the actor is only copied while no
-    step is in flight, and the loop finishes the step before anything reads the online network, so
-    both modes compute the same thing; the thread only changes when it is computed.
+    ``finish()`` waits for the step in flight. Both return the steps that finished meanwhile, as
+    (batch, ``Learned``) pairs. The batch is drawn in the loop's thread, the actor is only copied
+    while no step is in flight, and the loop finishes the step before anything reads the online
+    network, so both modes compute the same thing; the thread only changes when it is computed.
     """
 
     def __init__(self, agent, *, threaded):
@@ -106,21 +109,21 @@ class Learner:
 
         self.agent = agent
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="learner") if threaded else None
-        self._in_flight = None
+        self._in_flight = None  # (batch, Future)
 
     def start(self, batch):
         finished = self.finish()
         self.agent.sync_actor()
         if self._pool is None:
-            return [*finished, self.agent.learn(batch)]
-        self._in_flight = self._pool.submit(self.agent.learn, batch)
+            return [*finished, (batch, self.agent.learn(batch))]
+        self._in_flight = (batch, self._pool.submit(self.agent.learn, batch))
         return finished
 
     def finish(self):
         if self._in_flight is None:
             return []
-        in_flight, self._in_flight = self._in_flight, None
-        return [in_flight.result()]
+        (batch, learned), self._in_flight = self._in_flight, None
+        return [(batch, learned.result())]
 
     def __enter__(self):
         return self

@@ -160,9 +160,11 @@ def make_copy(source, destination):
 
 
 def make_train_step(online, target, optimizer, compute_loss):
-    """Returns ``step(s_tm1, a_tm1, r_t, discount_t, s_t) -> (loss, mean_q)`` as Python floats.
+    """Returns ``step(s_tm1, a_tm1, r_t, discount_t, s_t, weights) -> (loss, mean_q, td_errors)``:
+    two Python floats and a float32[B] numpy array.
 
-    ``compute_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target) -> (loss, mean_q)``.
+    ``compute_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target, weights)
+    -> (loss, mean_q, td_errors)``.
     The step updates ``online`` with ``optimizer``; ``target`` is only read.
     """
     optimizer.build(online.trainable_variables)
@@ -181,19 +183,20 @@ def _tensorflow_step(online, target, optimizer, compute_loss):
                        else lambda gradients: optimizer.apply(gradients, online.trainable_variables))
 
     @tf.function(reduce_retracing=True)
-    def step(s_tm1, a_tm1, r_t, discount_t, s_t):
+    def step(s_tm1, a_tm1, r_t, discount_t, s_t, weights):
         q_t_online = online(s_t, training=False)
         q_t_target = target(s_t, training=False)
         with tf.GradientTape() as tape:
             q_tm1 = online(s_tm1, training=True)
-            loss, mean_q = compute_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target)
+            loss, mean_q, td_errors = compute_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target,
+                                                   weights)
         gradients = tape.gradient(loss, online.trainable_variables)
         apply_gradients(gradients)
-        return loss, mean_q
+        return loss, mean_q, td_errors
 
     def run(*batch):
-        loss, mean_q = step(*batch)
-        return float(loss), float(mean_q)
+        loss, mean_q, td_errors = step(*batch)
+        return float(loss), float(mean_q), td_errors.numpy()
 
     return run
 
@@ -239,22 +242,23 @@ def _jax_step(online, target, optimizer, compute_loss):
     import jax
 
     def loss_of(trainable, non_trainable, target_trainable, target_non_trainable, batch):
-        s_tm1, a_tm1, r_t, discount_t, s_t = batch
+        s_tm1, a_tm1, r_t, discount_t, s_t, weights = batch
         q_tm1, _ = online.stateless_call(trainable, non_trainable, s_tm1, training=True)
         q_t_online, _ = online.stateless_call(trainable, non_trainable, s_t)
         q_t_target, _ = target.stateless_call(target_trainable, target_non_trainable, s_t)
         q_t_online = jax.lax.stop_gradient(q_t_online)
-        return compute_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target)
+        loss, mean_q, td_errors = compute_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target, weights)
+        return loss, (mean_q, td_errors)
 
     @jax.jit
     def step(trainable, non_trainable, optimizer_vars, target_trainable, target_non_trainable, batch):
-        (loss, mean_q), gradients = jax.value_and_grad(loss_of, has_aux=True)(
+        (loss, (mean_q, td_errors)), gradients = jax.value_and_grad(loss_of, has_aux=True)(
             trainable, non_trainable, target_trainable, target_non_trainable, batch)
         trainable, optimizer_vars = optimizer.stateless_apply(optimizer_vars, gradients, trainable)
-        return trainable, optimizer_vars, loss, mean_q
+        return trainable, optimizer_vars, loss, mean_q, td_errors
 
     def run(*batch):
-        trainable, optimizer_vars, loss, mean_q = step(
+        trainable, optimizer_vars, loss, mean_q, td_errors = step(
             _values(online.trainable_variables), _values(online.non_trainable_variables),
             _values(optimizer.variables), _values(target.trainable_variables),
             _values(target.non_trainable_variables), batch)
@@ -262,7 +266,7 @@ def _jax_step(online, target, optimizer, compute_loss):
             variable.assign(value)
         for variable, value in zip(optimizer.variables, optimizer_vars):
             variable.assign(value)
-        return float(loss), float(mean_q)
+        return float(loss), float(mean_q), np.asarray(td_errors)
 
     return run
 
@@ -272,20 +276,20 @@ def _torch_step(online, target, optimizer, compute_loss):
 
     online_forward, target_forward = _torch_forward(online), _torch_forward(target)
 
-    def run(s_tm1, a_tm1, r_t, discount_t, s_t):
-        a_tm1, r_t, discount_t = (keras.ops.convert_to_tensor(x) for x in (a_tm1, r_t, discount_t))
+    def run(s_tm1, a_tm1, r_t, discount_t, s_t, weights):
+        a_tm1, r_t, discount_t, weights = (keras.ops.convert_to_tensor(x) for x in (a_tm1, r_t, discount_t, weights))
         with torch.no_grad():
             q_t_online = online_forward(s_t)
             q_t_target = target_forward(s_t)
         q_tm1 = online_forward(s_tm1, training=True)
-        loss, mean_q = compute_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target)
+        loss, mean_q, td_errors = compute_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target, weights)
         for variable in online.trainable_variables:
             variable.value.grad = None
         loss.backward()
         gradients = [v.value.grad for v in online.trainable_variables]
         with torch.no_grad():
             optimizer.apply(gradients, online.trainable_variables)
-        return float(loss.detach()), float(mean_q.detach())
+        return float(loss.detach()), float(mean_q.detach()), td_errors.detach().cpu().numpy()
 
     return run
 

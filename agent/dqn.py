@@ -1,5 +1,6 @@
 """The Double DQN agent: acts epsilon-greedily, learns from replayed batches."""
 import functools
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -11,6 +12,17 @@ from agent.network import build_q_network
 # Each optimizer's default epsilon: Dopamine's 1.5e-4 for Adam, the Nature paper's 0.01 for RMSprop.
 OPTIMIZER_EPSILON = {"adam": 1.5e-4, "rmsprop": 0.01}
 OPTIMIZERS = tuple(OPTIMIZER_EPSILON)
+
+
+class Learned(NamedTuple):
+    """What one gradient step reports."""
+
+    loss: float
+    """The batch's (importance-weighted) mean TD loss."""
+    mean_q: float
+    """The mean Q(s_tm1, a_tm1) of the batch."""
+    td_errors: np.ndarray
+    """float32[B]: each transition's TD error, the new priorities of prioritized replay."""
 
 
 class DQNAgent:
@@ -55,7 +67,7 @@ class DQNAgent:
 
     def train_step(self, batch):
         """The actor takes the current weights, then one gradient step on a replay batch; returns
-        (loss, mean Q(s_tm1, a_tm1)) as floats."""
+        ``Learned`` (loss, mean Q(s_tm1, a_tm1), TD errors)."""
         self.sync_actor()
         return self.learn(batch)
 
@@ -68,9 +80,11 @@ class DQNAgent:
         self._copy_to_actor()
 
     def learn(self, batch):
-        """The gradient step alone: updates the online network and the optimizer, reads the target."""
-        return self._learn(batch.s_tm1, batch.a_tm1.astype(np.int32), batch.r_t.astype(np.float32),
-                           batch.discount_t.astype(np.float32), batch.s_t)
+        """The gradient step alone: updates the online network and the optimizer, reads the target;
+        returns ``Learned``."""
+        return Learned(*self._learn(batch.s_tm1, batch.a_tm1.astype(np.int32), batch.r_t.astype(np.float32),
+                                    batch.discount_t.astype(np.float32), batch.s_t,
+                                    batch.weights.astype(np.float32)))
 
 
 def make_optimizer(name, learning_rate, clip_norm=None, epsilon=None):

@@ -44,6 +44,9 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--samples", type=int, default=1000, help="sample() calls timed")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prioritized", action="store_true",
+                        help="prioritized replay (priority exponent 0.5); each timed sample() is followed "
+                             "by an update of its priorities, timed with it")
     return parser.parse_args(argv)
 
 
@@ -112,11 +115,14 @@ def fill(memory: ReplayMemory, recording: dict, add_seconds: np.ndarray) -> np.n
 
 
 def time_sampling(memory: ReplayMemory, batch_size: int, calls: int) -> np.ndarray:
+    """Seconds of each sample() (with prioritized replay: and the update of its priorities)."""
     memory.sample(batch_size)
+    td_errors = np.random.default_rng(0).exponential(size=(calls, batch_size))
     seconds = np.empty(calls)
     for call in range(calls):
         begun = time.perf_counter()
-        memory.sample(batch_size)
+        batch = memory.sample(batch_size)
+        memory.update_priorities(batch.positions, td_errors[call])
         seconds[call] = time.perf_counter() - begun
     return seconds
 
@@ -129,7 +135,8 @@ def main(argv=None):
     add_seconds = np.full(stored, np.nan)
     gc.collect()
     before = resident_bytes()
-    memory = ReplayMemory(args.transitions, compression=args.compression, seed=args.seed)
+    memory = ReplayMemory(args.transitions, compression=args.compression, seed=args.seed,
+                          priority_exponent=0.5 if args.prioritized else None)
     started = time.perf_counter()
     add_seconds = fill(memory, recording, add_seconds)
     fill_seconds = time.perf_counter() - started
@@ -145,6 +152,7 @@ def main(argv=None):
     print_lines({
         "game": args.game,
         "compression": args.compression,
+        "prioritized": args.prioritized,
         "capacity": args.transitions,
         "frames_stored": f"{stored} (cycling the {recorded} frames of {args.play_steps} real random steps)",
         "sampleable_transitions": len(memory),

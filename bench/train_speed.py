@@ -4,6 +4,7 @@
     python3 bench/train_speed.py                 # the defaults users get
     python3 bench/train_speed.py --precision float32 --threads 1
     python3 bench/train_speed.py --train-every 1 --n-step 3      # a recipe of the README's Results
+    python3 bench/train_speed.py --prioritized                   # with prioritized replay
 
 Runs ``dqn_atari.run_training`` (Double DQN, batch 32, train every 4 steps unless
 ``--train-every`` says otherwise, target sync every 1,000 steps) for ``--warmup`` steps, then for ``--steps`` more, timing the environment, the
@@ -75,13 +76,14 @@ def main():
     parser.add_argument("--memory-compression", default=dqn_atari.Config.memory_compression)
     parser.add_argument("--train-every", type=int, default=dqn_atari.Config.train_every)
     parser.add_argument("--n-step", type=int, default=dqn_atari.Config.n_step)
+    parser.add_argument("--prioritized", action="store_true", help="prioritized replay")
     args = parser.parse_args()
     # Epsilon at its final 0.01 after the pre-fill: nearly every step runs the network, as late in a run.
     config = dqn_atari.Config(env_id=args.env, pre_steps=500, memory_size=100_000, seed=0,
                               epsilon_start=0.01, epsilon_end=0.01,
                               threads=args.threads, precision=args.precision, learner=args.learner,
                               memory_compression=args.memory_compression, out=tempfile.gettempdir(),
-                              train_every=args.train_every, n_step=args.n_step)
+                              train_every=args.train_every, n_step=args.n_step, prioritized=args.prioritized)
     dqn_atari.setup_backend(config)
     env, act, train = run(config, args.warmup + args.steps)
     timed_steps = args.steps - 1
@@ -99,6 +101,7 @@ def main():
     print(f"memory_compression: {args.memory_compression}")
     print(f"train_every: {args.train_every}")
     print(f"n_step: {args.n_step}")
+    print(f"prioritized: {args.prioritized}")
     print(f"timed_steps: {timed_steps}")
     print(f"sps: {timed_steps / max(learning_elapsed, 1e-9):.1f}")
     print(f"train_step_ms: {median_ms(timed_train):.2f}")

@@ -18,6 +18,16 @@ targets of Rainbow and Dopamine's `update_horizon`): r_t is the discounted sum o
 and s_t the stack after the last of them. The horizon stops early at a terminal (no bootstrap)
 and where the episode stops (a truncation, or an episode that ended unflagged); a transition whose
 horizon still runs into steps not yet played is not sampleable.
+
+With `priority_exponent` (alpha) set, sampling is prioritized (Schaul et al. 2016, the
+proportional variant, as in Rainbow and Dopamine): a transition is drawn with probability
+p ** alpha / sum(p ** alpha), where p is |TD error| + 1e-6 from the last time it was learned from
+(`update_priorities`), and a new transition gets the largest p seen so far, so it is replayed at
+least once soon. The batch carries importance-sampling weights (N P(i)) ** -beta, divided by the
+batch's largest so they only scale updates down. New priorities take effect at the next
+`sample()`, whenever they arrive before it: the transitions stored meanwhile get the same
+priority whether the gradient step ran in the loop's thread or beside it, and priorities still
+pending are saved with the memory, so a resumed run draws what an uninterrupted one would.
 """
 import json
 from typing import NamedTuple
@@ -29,8 +39,11 @@ from errors import UserError
 from memory.frame_stores import COMPRESSIONS, make_frame_store
 from memory.sizing import ensure_fits, required_bytes
 from memory.snapshot_file import check_layout, read_arrays, write_arrays_atomically
+from memory.sum_tree import SumTree
 
 SNAPSHOT_FORMAT = 1
+PRIORITY_OFFSET = 1e-6
+"""Added to |TD error| so that no transition's priority is zero (Schaul et al. 2016, section 3.3)."""
 _TRANSITION_ARRAYS = ("actions", "rewards", "terminated", "truncated", "episode_start", "has_transition")
 
 
@@ -49,10 +62,15 @@ class Batch(NamedTuple):
     0.0 where the game (or a life) really ended within them."""
     s_t: np.ndarray
     """uint8[B, H, W, history]: the stack after the action (n-step: after the horizon's last one)."""
+    weights: np.ndarray
+    """float32[B]: importance-sampling weights of the loss terms (all 1 with uniform sampling)."""
+    positions: np.ndarray
+    """int64[B]: where the transitions are, for `ReplayMemory.update_priorities`."""
 
 
 class ReplayMemory:
-    """Uniform experience replay over `capacity` frame slots (about one transition per slot).
+    """Experience replay over `capacity` frame slots (about one transition per slot): uniform, or
+    prioritized with `priority_exponent` (see the module doc).
 
     `compression` picks the frame store: "none" keeps a raw uint8[capacity, H, W] ring
     (7,056 bytes per 84x84 frame); "zstd" or "lz4" compress each frame once when it is stored
@@ -62,8 +80,9 @@ class ReplayMemory:
     """
 
     def __init__(self, capacity: int, *, history: int = 4, frame_shape=(84, 84),
-                 compression: str = "none", n_step: int = 1, gamma: float = 0.99, seed=None):
-        _check_settings(capacity, history, compression, n_step)
+                 compression: str = "none", n_step: int = 1, gamma: float = 0.99,
+                 priority_exponent: float | None = None, seed=None):
+        _check_settings(capacity, history, compression, n_step, priority_exponent)
         self.ensure_fits(capacity, compression, frame_shape=frame_shape)
         self._capacity = int(capacity)
         self._history = int(history)
@@ -81,6 +100,10 @@ class ReplayMemory:
         self._frames_written = 0
         self._live_transitions = 0
         self._rng = np.random.default_rng(seed)
+        self._priority_exponent = None if priority_exponent is None else float(priority_exponent)
+        self._priorities = SumTree(capacity) if self.prioritized else None
+        self._max_priority = 1.0
+        self._pending = []  # (positions, priorities) given to update_priorities, not yet in the tree
 
     @staticmethod
     def required_bytes(capacity: int, compression: str = "none", *, frame_shape=(84, 84)) -> int:
@@ -102,10 +125,14 @@ class ReplayMemory:
         return self._compression
 
     @property
+    def prioritized(self) -> bool:
+        return self._priority_exponent is not None
+
+    @property
     def nbytes(self) -> int:
         """Bytes held by the frame store and the per-slot arrays."""
         flags = sum(getattr(self, "_" + name).nbytes for name in _TRANSITION_ARRAYS)
-        return self._store.nbytes + flags
+        return self._store.nbytes + flags + (self._priorities.nbytes if self.prioritized else 0)
 
     def stats(self) -> dict:
         """For logs: bytes held, mean bytes per stored frame, trained dictionaries in use."""
@@ -136,6 +163,8 @@ class ReplayMemory:
         self._truncated[slot] = truncated
         self._has_transition[slot] = True
         self._live_transitions += 1
+        if self.prioritized:
+            self._priorities.set(slot, self._max_priority ** self._priority_exponent)
         self._write_frame(next_frame, episode_start=False)
 
     def __len__(self) -> int:
@@ -147,19 +176,53 @@ class ReplayMemory:
         cut_off = self._has_transition[edge % self._capacity] & ~self._is_sampleable(edge)
         return self._live_transitions - int(np.count_nonzero(cut_off))
 
-    def sample(self, batch_size: int) -> Batch:
-        """A uniform minibatch of `batch_size` transitions, drawn with replacement."""
+    def sample(self, batch_size: int, importance_exponent: float = 0.5) -> Batch:
+        """A minibatch of `batch_size` transitions, drawn with replacement: uniformly, or by
+        priority with importance-sampling weights of exponent `importance_exponent` (beta)."""
         if len(self) == 0:
             raise ValueError("the replay memory holds no complete transition to sample yet")
-        positions = self._draw_sampleable_positions(batch_size)
+        if self.prioritized:
+            self._apply_pending_priorities()
+            positions = self._draw_by_priority(batch_size)
+            weights = self._importance_weights(positions, importance_exponent)
+        else:
+            positions = self._draw_sampleable_positions(batch_size)
+            weights = np.ones(batch_size, dtype=np.float32)
         horizon = self._horizons(positions)
         s_tm1, s_t = self._stacks_around(positions, horizon.steps)
         return Batch(s_tm1=s_tm1, a_tm1=self._actions[positions % self._capacity],
-                     r_t=horizon.returns, discount_t=horizon.discounts, s_t=s_t)
+                     r_t=horizon.returns, discount_t=horizon.discounts, s_t=s_t,
+                     weights=weights, positions=positions)
+
+    def update_priorities(self, positions: np.ndarray, td_errors: np.ndarray):
+        """New priorities |TD error| + 1e-6 for the transitions at `positions` (a sampled batch's),
+        from the next `sample()` on, except for those overwritten by then. Does nothing with
+        uniform sampling."""
+        if not self.prioritized:
+            return
+        positions = np.array(positions, dtype=np.int64)
+        priorities = np.abs(np.asarray(td_errors, dtype=np.float64)) + PRIORITY_OFFSET
+        if positions.shape != priorities.shape or not np.all(np.isfinite(priorities)):
+            raise ValueError("expected one finite TD error per position")
+        self._pending.append((positions, priorities))
+
+    def _apply_pending_priorities(self):
+        if not self._pending:
+            return
+        positions, priorities = (np.concatenate(arrays) for arrays in zip(*self._pending))
+        self._pending = []
+        still_here = positions >= self._oldest_position()
+        positions, priorities = positions[still_here], priorities[still_here]
+        self._priorities.set(positions % self._capacity, priorities ** self._priority_exponent)
+        self._max_priority = max(self._max_priority, float(priorities.max(initial=0.0)))
 
     def save(self, path):
         """Write every array, the cursor and the sampling RNG to `path` (.npz), atomically."""
         arrays = {name: getattr(self, "_" + name) for name in _TRANSITION_ARRAYS}
+        if self.prioritized:
+            arrays["priorities"] = self._priorities.state()
+            pending = list(zip(*self._pending)) or [[np.zeros(0, np.int64)], [np.zeros(0)]]
+            arrays["pending_positions"], arrays["pending_priorities"] = (np.concatenate(a) for a in pending)
         arrays.update({"store_" + name: array for name, array in self._store.state().items()})
         arrays["meta"] = np.array(json.dumps(self._meta()))
         write_arrays_atomically(path, arrays)
@@ -168,10 +231,15 @@ class ReplayMemory:
         """Replace this memory's contents with the snapshot at `path` written by save()."""
         arrays = read_arrays(path)
         meta = self._checked_meta(arrays, path)
+        pending = []
         try:
             restored = {name: arrays[name] for name in _TRANSITION_ARRAYS}
             for name, array in restored.items():
                 check_layout(getattr(self, "_" + name), array, name)
+            if self.prioritized:
+                self._priorities.restore(arrays["priorities"])
+                pending = [(arrays["pending_positions"].astype(np.int64),
+                            arrays["pending_priorities"].astype(np.float64))]
             self._store.restore({name[len("store_"):]: array for name, array in arrays.items()
                                  if name.startswith("store_")})
         except (KeyError, ValueError) as error:
@@ -179,6 +247,8 @@ class ReplayMemory:
         for name, array in restored.items():
             setattr(self, "_" + name, array)
         self._frames_written = int(meta["frames_written"])
+        self._max_priority = float(meta.get("max_priority", 1.0))
+        self._pending = pending
         self._live_transitions = int(np.count_nonzero(self._has_transition))
         self._rng.bit_generator.state = meta["rng_state"]
 
@@ -190,6 +260,8 @@ class ReplayMemory:
         slot = self._frames_written % self._capacity
         if self._has_transition[slot]:
             self._live_transitions -= 1
+            if self.prioritized:
+                self._priorities.set(slot, 0.0)
         self._actions[slot] = 0
         self._rewards[slot] = 0.0
         self._terminated[slot] = False
@@ -249,6 +321,32 @@ class ReplayMemory:
             rejected[rejected] = ~self._is_sampleable(redrawn)
         return positions
 
+    def _draw_by_priority(self, count: int) -> np.ndarray:
+        """int64[count] positions drawn in proportion to their priorities, one from each of `count`
+        equal parts of the total (stratified, as Schaul et al. and Dopamine draw); the few that are
+        not sampleable yet (a cut stack, an open horizon) are redrawn from the whole."""
+        total = self._priorities.total
+        prefix_sums = (np.arange(count) + self._rng.random(count)) * (total / count)
+        positions = self._positions_of(self._priorities.find(prefix_sums))
+        rejected = ~self._is_sampleable(positions)
+        while rejected.any():
+            redrawn = self._positions_of(self._priorities.find(
+                self._rng.random(int(np.count_nonzero(rejected))) * total))
+            positions[rejected] = redrawn
+            rejected[rejected] = ~self._is_sampleable(redrawn)
+        return positions
+
+    def _importance_weights(self, positions: np.ndarray, exponent: float) -> np.ndarray:
+        """float32[B]: (N P(i)) ** -exponent over the batch's largest (N cancels out)."""
+        probabilities = self._priorities.get(positions % self._capacity) / self._priorities.total
+        weights = probabilities ** -float(exponent)
+        return (weights / weights.max()).astype(np.float32)
+
+    def _positions_of(self, slots: np.ndarray) -> np.ndarray:
+        """int64[B] the newest positions held by `slots` (int64[B])."""
+        newest = self._frames_written - 1
+        return newest - (newest - slots) % self._capacity
+
     def _stacks_around(self, positions: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(s_tm1, s_t), uint8[B, H, W, history] each, for the transitions at `positions` (int64[B])
         whose s_t comes `steps` (int64[B], 1 .. n) frames after s_tm1.
@@ -288,6 +386,7 @@ class ReplayMemory:
             "format": SNAPSHOT_FORMAT, "capacity": self._capacity, "history": self._history,
             "frame_shape": list(self._frame_shape), "compression": self._compression,
             "frames_written": self._frames_written, "rng_state": self._rng.bit_generator.state,
+            "priority_exponent": self._priority_exponent, "max_priority": self._max_priority,
         }
 
     def _checked_meta(self, arrays: dict, path) -> dict:
@@ -297,7 +396,7 @@ class ReplayMemory:
         except (KeyError, ValueError):
             raise UserError(f"{path} is not a replay memory file (no readable 'meta' entry)") from None
         expected = self._meta()
-        for key in ("format", "capacity", "history", "frame_shape", "compression"):
+        for key in ("format", "capacity", "history", "frame_shape", "compression", "priority_exponent"):
             if meta.get(key) != expected[key]:
                 raise UserError(f"replay memory file {path} has {key} {meta.get(key)!r}, "
                                 f"but this run uses {expected[key]!r}")
@@ -315,7 +414,10 @@ class _Horizons(NamedTuple):
     """bool[B]: no step still to come can lengthen the horizon."""
 
 
-def _check_settings(capacity, history, compression, n_step):
+def _check_settings(capacity, history, compression, n_step, priority_exponent):
+    if priority_exponent is not None and not (isinstance(priority_exponent, (int, float))
+                                              and 0 < priority_exponent <= 1):
+        raise UserError(f"priority exponent must be in (0, 1], got {priority_exponent!r}")
     if not isinstance(n_step, (int, np.integer)) or n_step < 1:
         raise UserError(f"n-step horizon must be a positive integer, got {n_step!r}")
     if compression not in COMPRESSIONS:

@@ -12,14 +12,14 @@ import pytest
 from agent import (DQNAgent, LinearSchedule, WeightsError, build_agent, build_q_network,
                    double_dqn_loss, load_weights, make_optimizer, save_weights)
 
-Batch = namedtuple("Batch", "s_tm1 a_tm1 r_t discount_t s_t")
+Batch = namedtuple("Batch", "s_tm1 a_tm1 r_t discount_t s_t weights")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def random_batch(rng, size=8, num_actions=4):
     states = lambda: rng.integers(0, 256, (size, 84, 84, 4), dtype=np.uint8)  # noqa: E731
     return Batch(states(), rng.integers(0, num_actions, size), rng.uniform(-1, 1, size).astype(np.float32),
-                 np.ones(size, np.float32), states())
+                 np.ones(size, np.float32), states(), np.ones(size, np.float32))
 
 
 def test_network_is_the_nature_cnn_with_uint8_input():
@@ -40,11 +40,16 @@ def test_double_dqn_target_uses_online_argmax_and_target_value():
     a_tm1 = np.array([0, 1], np.int32)
     r_t = np.array([1.0, -1.0], np.float32)
     discount_t = np.array([0.5, 0.0], np.float32)                  # the second game ended
-    loss, mean_q = double_dqn_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target,
-                                   keras.losses.mean_squared_error)
+    loss, mean_q, td_errors = double_dqn_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target,
+                                              np.ones(2, np.float32), keras.losses.mean_squared_error)
     # targets: 1 + 0.5*7 = 4.5 and -1 (no bootstrap); chosen values 1 and 4.
     assert float(loss) == pytest.approx(((4.5 - 1.0) ** 2 + (-1.0 - 4.0) ** 2) / 2)
     assert float(mean_q) == pytest.approx(2.5)
+    np.testing.assert_allclose(np.asarray(td_errors), [3.5, -5.0])
+    # Importance-sampling weights scale each transition's term of the mean.
+    weighted, _, _ = double_dqn_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target,
+                                     np.array([1.0, 0.25], np.float32), keras.losses.mean_squared_error)
+    assert float(weighted) == pytest.approx((3.5 ** 2 + 0.25 * 5.0 ** 2) / 2)
 
 
 def test_linear_schedule_is_a_function_of_the_absolute_step():
@@ -192,12 +197,20 @@ from collections import namedtuple
 from agent import build_agent
 assert keras.backend.backend() == "{backend}"
 rng = np.random.default_rng(0)
-B = namedtuple("B", "s_tm1 a_tm1 r_t discount_t s_t")
+B = namedtuple("B", "s_tm1 a_tm1 r_t discount_t s_t weights")
 s = lambda: rng.integers(0, 256, (8, 84, 84, 4), dtype=np.uint8)
-batch = B(s(), rng.integers(0, 4, 8), rng.uniform(-1, 1, 8).astype(np.float32), np.ones(8, np.float32), s())
+batch = B(s(), rng.integers(0, 4, 8), rng.uniform(-1, 1, 8).astype(np.float32), np.ones(8, np.float32), s(),
+          np.ones(8, np.float32))
 agent = build_agent(4, learning_rate=1e-3, seed=0)
 losses = [agent.train_step(batch)[0] for _ in range(15)]
 assert losses[-1] < losses[0], losses
+td_errors = agent.train_step(batch).td_errors
+assert td_errors.shape == (8,) and np.isfinite(td_errors).all() and np.abs(td_errors).max() > 0, td_errors
+# Zero importance weights zero the gradient: a fresh agent's first Adam step then moves nothing.
+still = build_agent(4, learning_rate=1e-3, seed=0)
+before = still.online.get_weights()
+still.train_step(batch._replace(weights=np.zeros(8, np.float32)))
+assert all(np.array_equal(a, b) for a, b in zip(before, still.online.get_weights()))
 assert agent.act(batch.s_tm1[0], 0.0) in range(4)
 print("ok", losses[0], losses[-1])
 """

@@ -24,8 +24,9 @@ def number(text):
 
 def test_train_speed_runs_the_training_loop_and_prints_its_figures():
     figures = run_bench("bench/train_speed.py", "--warmup", 600, "--steps", 40, "--threads", 1,
-                        "--train-every", 2, "--n-step", 3)
+                        "--train-every", 2, "--n-step", 3, "--prioritized")
     assert figures["env"] == "Pong-v0" and figures["train_every"] == "2" and figures["n_step"] == "3"
+    assert figures["prioritized"] == "True"
     assert figures["timed_steps"] == "39"
     for name in ("sps", "train_step_ms", "act_ms", "env_step_ms"):
         assert math.isfinite(number(figures[name])) and number(figures[name]) > 0, name
@@ -35,7 +36,8 @@ def test_train_speed_runs_the_training_loop_and_prints_its_figures():
 
 def test_replay_memory_bench_fills_samples_and_prints_its_figures():
     figures = run_bench("-m", "bench.replay_memory", "--game", "Pong", "--transitions", 3000,
-                        "--play-steps", 500, "--samples", 20)
+                        "--play-steps", 500, "--samples", 20, "--prioritized")
+    assert figures["prioritized"] == "True"
     assert 1.0 < number(figures["compression_ratio"]) < 1000
     for name in ("bytes_per_transition", "add_us", "sample_ms", "rss_gb_at_1M"):
         assert math.isfinite(number(figures[name])) and number(figures[name]) > 0, name

@@ -129,6 +129,19 @@ def test_resume_after_half_the_steps_gives_the_same_weights_and_log(straight, tm
     assert_same_run(straight, split)
 
 
+def test_prioritized_replay_resumes_exactly_whichever_thread_learns(tmp_path_factory):
+    """Priorities, their maximum and the importance-exponent schedule survive a checkpoint, and the
+    learner thread draws the same batches as the loop's thread (priorities arrive at the same point)."""
+    straight = completed_run(tmp_path_factory, "prioritized", "-pre", 600, "--steps", 1600, "--prioritized")
+    split = tmp_path_factory.mktemp("prioritized-split")
+    first = run_cli(*RUN, "-pre", 600, "--steps", 800, "--prioritized", "--out", split)
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = run_cli(*RUN, "-pre", 600, "--steps", 1600, "--out", split, "--resume", "--learner", "main")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert json.loads((split / "Pong-v0_config.json").read_text())["prioritized"] is True
+    assert_same_run(straight, split)
+
+
 def test_kill_9_during_a_checkpoint_write_then_resume_from_the_previous_one(tmp_path):
     command, env = cli(*RUN, "-pre", 5000, "--steps", 5000, "--checkpoint-every", 1, "--out", tmp_path,
                        env_extra={PAUSE_BEFORE_MANIFEST: "2"})

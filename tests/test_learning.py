@@ -35,13 +35,15 @@ def restore_precision():
     keras.mixed_precision.set_global_policy("float32")
 
 
-@pytest.mark.parametrize("precision, n_step", [("float32", 1), ("bfloat16", 1), ("float32", 3)])
-def test_training_loop_learns_catch_to_a_near_optimal_score(tmp_path, precision, n_step, restore_precision):
+@pytest.mark.parametrize("precision, n_step, prioritized", [
+    ("float32", 1, False), ("bfloat16", 1, False), ("float32", 3, False), ("float32", 3, True)])
+def test_training_loop_learns_catch_to_a_near_optimal_score(tmp_path, precision, n_step, prioritized,
+                                                            restore_precision):
     config = dqn_atari.Config(
         env_id="Catch", steps=5_000, pre_steps=500, epsilon_start=1.0, epsilon_end=0.05,
         epsilon_steps=2_500, memory_size=5_000, memory_compression="none", batch_size=32,
         gamma=0.9, n_step=n_step, learning_rate=5e-4, target_update=250, train_every=2, save_every=50,
-        seed=3, precision=precision, out=str(tmp_path))
+        prioritized=prioritized, seed=3, precision=precision, out=str(tmp_path))
     dqn_atari.setup_backend(config)
     agent = dqn_atari.make_agent(config, num_actions=3)
     memory = dqn_atari.make_memory(config)
