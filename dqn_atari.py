@@ -370,11 +370,13 @@ def resumed_config(manifest, cli_config, explicit, folder):
     saved = manifest.get("config", {})
     if saved.get("env_id") != cli_config.env_id:
         raise UserError(f"checkpoint {folder} belongs to {saved.get('env_id')}, not {cli_config.env_id}")
-    for key in sorted(explicit - RESUMABLE_OVERRIDES - {"resume"}):
-        if key in saved and saved[key] != getattr(cli_config, key):
-            raise UserError(f"checkpoint {folder} was made with {key}={saved[key]!r}, but this command "
-                            f"asks for {getattr(cli_config, key)!r}; only {', '.join(sorted(RESUMABLE_OVERRIDES))} may change")
     known = {f.name for f in dataclasses.fields(Config)}
+    defaults = Config()  # what a checkpoint older than a setting ran with
+    for key in sorted((explicit & known) - RESUMABLE_OVERRIDES):
+        made_with = saved.get(key, getattr(defaults, key))
+        if made_with != getattr(cli_config, key):
+            raise UserError(f"checkpoint {folder} was made with {key}={made_with!r}, but this command "
+                            f"asks for {getattr(cli_config, key)!r}; only {', '.join(sorted(RESUMABLE_OVERRIDES))} may change")
     overrides = {key: getattr(cli_config, key) for key in (RESUMABLE_OVERRIDES & explicit) | {"out"}}
     return dataclasses.replace(Config(**{k: v for k, v in saved.items() if k in known}), **overrides)
 

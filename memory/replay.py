@@ -44,6 +44,8 @@ from memory.sum_tree import SumTree
 SNAPSHOT_FORMAT = 1
 PRIORITY_OFFSET = 1e-6
 """Added to |TD error| so that no transition's priority is zero (Schaul et al. 2016, section 3.3)."""
+REDRAW_ROUNDS = 20
+"""Proportional redraws of a batch's unsampleable picks before drawing exactly among the sampleable."""
 _TRANSITION_ARRAYS = ("actions", "rewards", "terminated", "truncated", "episode_start", "has_transition")
 
 
@@ -202,8 +204,11 @@ class ReplayMemory:
             return
         positions = np.array(positions, dtype=np.int64)
         priorities = np.abs(np.asarray(td_errors, dtype=np.float64)) + PRIORITY_OFFSET
-        if positions.shape != priorities.shape or not np.all(np.isfinite(priorities)):
-            raise ValueError("expected one finite TD error per position")
+        if positions.shape != priorities.shape:
+            raise ValueError("expected one TD error per position")
+        if not np.all(np.isfinite(priorities)):
+            raise UserError("the TD errors are no longer finite numbers: the network diverged "
+                            "(a lower --lr or --clip-norm may help)")
         self._pending.append((positions, priorities))
 
     def _apply_pending_priorities(self):
@@ -238,6 +243,8 @@ class ReplayMemory:
                 check_layout(getattr(self, "_" + name), array, name)
             if self.prioritized:
                 self._priorities.restore(arrays["priorities"])
+                if not np.array_equal(self._priorities.state() > 0, restored["has_transition"]):
+                    raise ValueError("priorities do not match the stored transitions")
                 pending = [(arrays["pending_positions"].astype(np.int64),
                             arrays["pending_priorities"].astype(np.float64))]
             self._store.restore({name[len("store_"):]: array for name, array in arrays.items()
@@ -329,11 +336,19 @@ class ReplayMemory:
         prefix_sums = (np.arange(count) + self._rng.random(count)) * (total / count)
         positions = self._positions_of(self._priorities.find(prefix_sums))
         rejected = ~self._is_sampleable(positions)
-        while rejected.any():
+        for _ in range(REDRAW_ROUNDS):
+            if not rejected.any():
+                return positions
             redrawn = self._positions_of(self._priorities.find(
                 self._rng.random(int(np.count_nonzero(rejected))) * total))
             positions[rejected] = redrawn
             rejected[rejected] = ~self._is_sampleable(redrawn)
+        if rejected.any():  # the unsampleable hold nearly all the priority (a tiny memory): draw exactly
+            candidates = np.arange(self._oldest_position(), self._frames_written - 1)
+            candidates = candidates[self._is_sampleable(candidates)]
+            weights = self._priorities.get(candidates % self._capacity)
+            positions[rejected] = self._rng.choice(candidates, size=int(np.count_nonzero(rejected)),
+                                                   p=weights / weights.sum())
         return positions
 
     def _importance_weights(self, positions: np.ndarray, exponent: float) -> np.ndarray:

@@ -5,6 +5,8 @@ The structure of prioritized experience replay (Schaul et al. 2016, appendix B.2
 children, so the root is the total and a prefix sum finds its leaf by one walk down. Updates and
 draws are vectorized over a batch with numpy, one tree level at a time.
 """
+import math
+
 import numpy as np
 
 
@@ -30,21 +32,29 @@ class SumTree:
         return self._nodes[self._leaves + np.asarray(slots)]
 
     def set(self, slots, priorities):
-        """Set the priorities of ``slots`` (int[B], a later duplicate wins) and the sums above them."""
+        """Set the priorities of ``slots`` (int[B]; a slot given twice gets one of its values) and
+        the sums above them."""
+        if np.ndim(slots) == 0 and np.ndim(priorities) == 0:
+            return self._set_one(int(slots), float(priorities))
         nodes = self._leaves + np.atleast_1d(np.asarray(slots, dtype=np.int64))
         priorities = np.broadcast_to(np.asarray(priorities, dtype=np.float64), nodes.shape)
         if not np.all(priorities >= 0) or not np.all(np.isfinite(priorities)):
             raise ValueError("priorities must be finite and non-negative")
         self._nodes[nodes] = priorities
-        if nodes.size == 1:  # one new transition a step: plain integers are ~10x faster than arrays
-            node, tree = int(nodes[0]) >> 1, self._nodes
-            while node:
-                tree[node] = tree[2 * node] + tree[2 * node + 1]
-                node >>= 1
-            return
         for _ in range(self._depth):
             nodes = np.unique(nodes >> 1)
             self._nodes[nodes] = self._nodes[2 * nodes] + self._nodes[2 * nodes + 1]
+
+    def _set_one(self, slot: int, priority: float):
+        """``set`` for one slot (each agent step sets one): plain Python, ~4x faster than arrays."""
+        if not 0.0 <= priority < math.inf:
+            raise ValueError("priorities must be finite and non-negative")
+        tree, node = self._nodes, self._leaves + slot
+        tree[node] = priority
+        node >>= 1
+        while node:
+            tree[node] = tree[2 * node] + tree[2 * node + 1]
+            node >>= 1
 
     def find(self, prefix_sums: np.ndarray) -> np.ndarray:
         """int64[B] slots whose cumulative priority range holds each of ``prefix_sums`` (in [0, total)).

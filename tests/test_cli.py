@@ -297,3 +297,20 @@ def test_render_knows_where_a_window_can_open(monkeypatch, capsys, platform, var
     err = capsys.readouterr().err
     assert err == ("" if expected else "dqn_atari.py: no display found, so -r shows no window; "
                                        "--record FILE.mp4 writes a video instead\n")
+
+
+def test_resume_refuses_a_setting_older_checkpoints_did_not_record():
+    """A checkpoint written before a flag existed ran with that flag's default: asking for another
+    value on --resume is refused like any other change (it would be silently dropped)."""
+    import dataclasses
+
+    import dqn_atari
+    from errors import UserError
+
+    old = {k: v for k, v in dataclasses.asdict(dqn_atari.Config(seed=1)).items()
+           if k not in ("prioritized", "priority_exponent", "importance_exponent")}
+    cli = dqn_atari.Config(prioritized=True)
+    with pytest.raises(UserError, match="made with prioritized=False, but this command asks for True"):
+        dqn_atari.resumed_config({"config": old}, cli, {"env_id", "prioritized", "resume"}, "ckpt")
+    resumed = dqn_atari.resumed_config({"config": old}, dqn_atari.Config(steps=5), {"steps", "resume"}, "ckpt")
+    assert resumed.prioritized is False and resumed.steps == 5 and resumed.seed == 1

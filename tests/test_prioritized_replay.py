@@ -169,3 +169,38 @@ def test_uniform_replay_keeps_its_batches_and_ignores_priorities():
 def test_a_priority_exponent_outside_0_to_1_is_refused(exponent):
     with pytest.raises(UserError, match="priority exponent"):
         ReplayMemory(10, priority_exponent=exponent)
+
+
+def test_when_the_unsampleable_hold_nearly_all_priority_the_draw_still_ends_among_the_sampleable():
+    memory = ReplayMemory(8, priority_exponent=ALPHA, n_step=3, seed=0)
+    play(memory, 1, 7)  # transitions at positions 0 .. 5
+    memory.update_priorities(np.arange(6), np.array([0, 1e12, 0, 0, 0, 0]))
+    memory.sample(1)
+    memory.add(7, 0.0, frame(8), False, False)  # two new transitions at the largest priority,
+    memory.add(8, 0.0, frame(9), False, False)  # their 3-step horizons still open
+    # Now only positions 4 and 5 are sampleable (whole stacks, closed horizons), at 1e-3 against
+    # 3e6 for position 1 (its stack lost its first frame) and the two open horizons.
+
+    positions = memory.sample(64).positions
+
+    assert set(positions.tolist()) == {4, 5}
+
+
+def test_a_snapshot_whose_priorities_do_not_match_its_transitions_is_refused(tmp_path):
+    memory = prioritized(10)
+    play(memory, 1, 6)
+    path = tmp_path / "memory.npz"
+    memory.save(path)
+    arrays = dict(np.load(path))
+    arrays["priorities"] = np.zeros_like(arrays["priorities"])
+    np.savez(path, **arrays)
+
+    with pytest.raises(UserError, match="damaged: priorities do not match"):
+        prioritized(10).load(path)
+
+
+def test_diverged_td_errors_stop_the_run_with_one_clear_line():
+    memory = prioritized()
+    play(memory, 1, 5)
+    with pytest.raises(UserError, match="diverged"):
+        memory.update_priorities(np.arange(2), np.array([1.0, np.nan]))
