@@ -320,6 +320,8 @@ def test_load_refuses_a_snapshot_of_another_shape(tmp_path):
         ReplayMemory(20, seed=0).load(path)
     with pytest.raises(UserError, match="compression 'none'.*'zstd'"):
         ReplayMemory(10, compression="zstd", seed=0).load(path)
+    with pytest.raises(UserError, match="priority_exponent None.*0.5"):
+        ReplayMemory(10, priority_exponent=0.5, seed=0).load(path)  # uniform snapshot, prioritized memory
 
 
 def test_load_refuses_missing_and_foreign_files(tmp_path):

@@ -144,16 +144,6 @@ def test_priorities_and_their_maximum_survive_save_and_load(tmp_path):
             memory.update_priorities(a.positions, np.arange(12.0))
 
 
-def test_a_uniform_snapshot_is_refused_by_a_prioritized_memory(tmp_path):
-    path = tmp_path / "memory.npz"
-    uniform = ReplayMemory(10, seed=0)
-    play(uniform, 1, 4)
-    uniform.save(path)
-
-    with pytest.raises(UserError, match="priority_exponent None.*0.5"):
-        prioritized(10).load(path)
-
-
 def test_uniform_replay_keeps_its_batches_and_ignores_priorities():
     a, b = ReplayMemory(20, seed=4), ReplayMemory(20, seed=4)
     for memory in (a, b):
