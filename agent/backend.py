@@ -140,7 +140,8 @@ def make_q_function(model):
 
 
 def make_copy(source, destination):
-    """Returns ``copy()``, which assigns the weights of ``source`` to ``destination`` (same layers)."""
+    """Returns ``copy()``, which assigns the weights of ``source`` to ``destination`` (same layers),
+    rounded to the destination's dtype where it differs (a bfloat16 target of a float32 online)."""
     pairs = list(zip(source.weights, destination.weights, strict=True))
     if name() == "tensorflow":
         import tensorflow as tf
@@ -148,7 +149,7 @@ def make_copy(source, destination):
         @tf.function
         def copy():
             for weight, copied in pairs:
-                copied.value.assign(weight.value)
+                copied.value.assign(tf.cast(weight.value, copied.dtype))
 
         return copy
 

@@ -27,8 +27,8 @@ def save_weights(path, model, *, game):
                 f.attrs.update(format=FORMAT, version=VERSION, game=game,
                                num_actions=int(model.output_shape[-1]))
                 group = f.create_group("weights")
-                for index, array in enumerate(model.get_weights()):
-                    group.create_dataset(f"{index:03d}", data=array)
+                for index, array in enumerate(model.get_weights()):  # bfloat16 ones widen exactly
+                    group.create_dataset(f"{index:03d}", data=np.asarray(array, np.float32))
     except OSError as error:
         raise WeightsError(f"cannot write weights file {path}: {error.strerror or error}") from None
 

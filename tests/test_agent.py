@@ -70,6 +70,36 @@ def test_train_steps_fit_a_fixed_batch_and_leave_the_target_network_alone():
     assert all(np.array_equal(a, b) for a, b in zip(agent.online.get_weights(), agent.target.get_weights()))
 
 
+@pytest.fixture
+def mixed_bfloat16():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def test_a_bfloat16_target_computes_what_the_mixed_precision_online_network_computes(mixed_bfloat16, tmp_path):
+    """Under mixed precision the target keeps the online weights already rounded to bfloat16 (one
+    rounding per sync instead of one per gradient step): its values must be the online network's, bit
+    for bit, after a sync and after its weights went through a weights file (checkpoints)."""
+    agent = build_agent(4, learning_rate=1e-3, seed=0)
+    assert agent.online.weights[0].dtype == "float32" and agent.target.weights[0].dtype == "bfloat16"
+    rng = np.random.default_rng(0)
+    agent.train_step(random_batch(rng))
+    states = random_batch(rng).s_t
+    online = lambda: agent.online(states, training=False).numpy()  # noqa: E731
+    target = lambda: agent.target(states, training=False).numpy()  # noqa: E731
+    before = target()
+    assert not np.array_equal(online(), before)  # the step moved the online network, not the target
+    agent.sync_target()
+    assert target().dtype == np.float32 and np.array_equal(target(), online())
+    save_weights(tmp_path / "target.h5", agent.target, game="pong")
+    load_weights(tmp_path / "target.h5", agent.target)
+    assert np.array_equal(target(), online())
+    stale = build_q_network(4, dtype="bfloat16")
+    load_weights(tmp_path / "target.h5", stale)
+    assert np.array_equal(stale(states).numpy(), online())
+
+
 # epsilon 1.0 shows that the optimizer's epsilon reaches the fused kernel (a tiny one would not:
 # m / (sqrt(v) + eps) then turns float rounding in near-zero gradients into visible differences).
 @pytest.mark.parametrize("clip_norm, epsilon", [(None, 1.5e-4), (0.05, 1.5e-4), (None, 1.0)])
