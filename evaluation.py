@@ -262,12 +262,15 @@ def make_eval_env(env_id, seed=None, *, render_mode=None, **options):
 
 
 def greedy_policy(agent):
-    """``policy(state uint8[84,84,4]) -> int``: the action of highest Q-value by ``agent.q_values``.
+    """``policy(state uint8[84,84,4]) -> int``: the action of highest Q-value by the agent's online
+    network as it is now, computed as the agent acts while training (``agent.frozen_q_function``:
+    float32 even where the network trains in mixed precision).
 
-    It leaves the agent's own random generator alone, so evaluating during training does not
-    change the exploration that training draws next.
+    It leaves the agent's own random generator and its actor alone, so evaluating during training
+    does not change what training does next.
     """
-    return lambda state: int(np.argmax(agent.q_values(state[None])[0]))
+    q_values = agent.frozen_q_function()
+    return lambda state: int(np.argmax(q_values(state[None])[0]))
 
 
 def evaluate(env, policy, *, episodes=EPISODES, epsilon=EPSILON, max_frames=MAX_FRAMES, seed=None,

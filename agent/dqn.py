@@ -54,12 +54,24 @@ class DQNAgent:
         self._actor_q_values = backend.make_q_function(self.actor)
         self._copy_to_target = backend.make_copy(online, target)
         self._copy_to_actor = backend.make_copy(online, self.actor)
+        self._frozen = None  # (model, copy, q function), built by the first frozen_q_function()
         self.sync_target()
         self.sync_actor()
 
     def q_values(self, states):
         """float32[B,A] action values of states uint8[B,84,84,4] by the online network."""
         return self._q_values(states)
+
+    def frozen_q_function(self):
+        """``f(states uint8[B,84,84,4]) -> float32[B,A]``: a float32 copy of the online network as it
+        is now, for evaluation and play. It computes the way the agent acts while training (the
+        actor's dtype), and later gradient steps and actor syncs leave it alone."""
+        if self._frozen is None:
+            frozen = keras.models.clone_model(self.actor)
+            self._frozen = frozen, backend.make_copy(self.online, frozen), backend.make_q_function(frozen)
+        _, copy, q_function = self._frozen
+        copy()
+        return q_function
 
     def act(self, state, epsilon):
         """An action for one state uint8[84,84,4]: random with probability ``epsilon``, else the

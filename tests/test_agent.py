@@ -149,6 +149,28 @@ def test_the_actor_holds_the_weights_from_before_the_latest_gradient_step():
     assert agent.act(state, 0.0) == int(np.argmax(agent.actor(state[None]).numpy()[0]))
 
 
+def test_evaluation_plays_a_float32_copy_of_the_online_network_and_leaves_the_actor_alone(mixed_bfloat16):
+    """Evaluation and play compute as training acts (float32, the actor's dtype), with the weights of
+    the latest step, without syncing the actor (whose one-step lag the learner thread relies on)."""
+    agent = build_agent(4, learning_rate=1e-3, seed=0)
+    rng = np.random.default_rng(0)
+    batch = random_batch(rng)
+    agent.train_step(batch)
+    agent.train_step(batch)
+    actor_before = agent.actor.get_weights()
+    q_function = agent.frozen_q_function()
+    states = random_batch(rng).s_t
+    frozen = q_function(states)
+    assert all(np.array_equal(a, b) for a, b in zip(agent.actor.get_weights(), actor_before, strict=True))
+    agent.sync_actor()  # now the actor holds the latest weights too: same dtype, same values
+    assert frozen.dtype == np.float32 and np.array_equal(frozen, agent.actor(states).numpy())
+    assert not np.array_equal(frozen, agent.q_values(states))  # the bfloat16 online network rounds
+    np.testing.assert_allclose(frozen, agent.q_values(states), rtol=0.05, atol=0.05)
+    agent.train_step(batch)
+    assert np.array_equal(q_function(states), frozen)  # a copy: later steps leave it alone
+    assert not np.array_equal(agent.frozen_q_function()(states), frozen)
+
+
 def test_act_is_greedy_at_epsilon_zero_and_uniform_at_one():
     agent = build_agent(4, seed=1)
     state = np.random.default_rng(1).integers(0, 256, (84, 84, 4), dtype=np.uint8)
