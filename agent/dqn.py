@@ -50,17 +50,12 @@ class DQNAgent:
         self.rng = np.random.default_rng(seed)
         compute_loss = functools.partial(double_dqn_loss, loss_fn=LOSSES[loss])
         self._learn = backend.make_train_step(online, target, optimizer, compute_loss)
-        self._q_values = backend.make_q_function(online)
         self._actor_q_values = backend.make_q_function(self.actor)
         self._copy_to_target = backend.make_copy(online, target)
         self._copy_to_actor = backend.make_copy(online, self.actor)
-        self._frozen = None  # (model, copy, q function), built by the first frozen_q_function()
+        self._frozen = None  # (copy, q function) of a float32 copy, built by the first frozen_q_function()
         self.sync_target()
         self.sync_actor()
-
-    def q_values(self, states):
-        """float32[B,A] action values of states uint8[B,84,84,4] by the online network."""
-        return self._q_values(states)
 
     def frozen_q_function(self):
         """``f(states uint8[B,84,84,4]) -> float32[B,A]``: a float32 copy of the online network as it
@@ -68,8 +63,8 @@ class DQNAgent:
         actor's dtype), and later gradient steps and actor syncs leave it alone."""
         if self._frozen is None:
             frozen = keras.models.clone_model(self.actor)
-            self._frozen = frozen, backend.make_copy(self.online, frozen), backend.make_q_function(frozen)
-        _, copy, q_function = self._frozen
+            self._frozen = backend.make_copy(self.online, frozen), backend.make_q_function(frozen)
+        copy, q_function = self._frozen
         copy()
         return q_function
 

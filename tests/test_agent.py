@@ -164,8 +164,9 @@ def test_evaluation_plays_a_float32_copy_of_the_online_network_and_leaves_the_ac
     assert all(np.array_equal(a, b) for a, b in zip(agent.actor.get_weights(), actor_before, strict=True))
     agent.sync_actor()  # now the actor holds the latest weights too: same dtype, same values
     assert frozen.dtype == np.float32 and np.array_equal(frozen, agent.actor(states).numpy())
-    assert not np.array_equal(frozen, agent.q_values(states))  # the bfloat16 online network rounds
-    np.testing.assert_allclose(frozen, agent.q_values(states), rtol=0.05, atol=0.05)
+    online = agent.online(states, training=False).numpy()
+    assert not np.array_equal(frozen, online)  # the mixed-precision online network rounds to bfloat16
+    np.testing.assert_allclose(frozen, online, rtol=0.05, atol=0.05)
     agent.train_step(batch)
     assert np.array_equal(q_function(states), frozen)  # a copy: later steps leave it alone
     assert not np.array_equal(agent.frozen_q_function()(states), frozen)
@@ -174,7 +175,7 @@ def test_evaluation_plays_a_float32_copy_of_the_online_network_and_leaves_the_ac
 def test_act_is_greedy_at_epsilon_zero_and_uniform_at_one():
     agent = build_agent(4, seed=1)
     state = np.random.default_rng(1).integers(0, 256, (84, 84, 4), dtype=np.uint8)
-    greedy = int(np.argmax(agent.q_values(state[None])[0]))  # the actor has the online weights so far
+    greedy = int(np.argmax(agent.frozen_q_function()(state[None])[0]))  # the actor has the online weights so far
     assert {agent.act(state, 0.0) for _ in range(20)} == {greedy}
     counts = np.bincount([agent.act(state, 1.0) for _ in range(2000)], minlength=4)
     assert counts.min() > 400
