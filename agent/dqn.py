@@ -58,9 +58,10 @@ class DQNAgent:
         self.sync_actor()
 
     def frozen_q_function(self):
-        """``f(states uint8[B,84,84,4]) -> float32[B,A]``: a float32 copy of the online network as it
-        is now, for evaluation and play. It computes the way the agent acts while training (the
-        actor's dtype), and later gradient steps and actor syncs leave it alone."""
+        """``f(states uint8[B,84,84,4]) -> float32[B,A]``: a copy of the online network as it is now,
+        in the actor's dtype (float32 in ``build_agent``'s agents), for evaluation and play. It
+        computes the way the agent acts while training, and later gradient steps and actor syncs
+        leave it alone."""
         if self._frozen is None:
             frozen = keras.models.clone_model(self.actor)
             self._frozen = backend.make_copy(self.online, frozen), backend.make_q_function(frozen)
