@@ -68,6 +68,7 @@ class Config:
     keep_checkpoints: int = 2
     save_memory: bool = True
     eval_every: int = 0
+    envs: int = 1
 
 
 def build_parser():
@@ -123,6 +124,10 @@ def build_parser():
     run.add_argument("--target-update", metavar="N", type=_positive, default=d.target_update,
                      help="agent steps between copies of the online network into the target network")
     run.add_argument("--train-every", metavar="N", type=_positive, default=d.train_every, help="agent steps per gradient step")
+    run.add_argument("--envs", metavar="N", type=_positive, default=d.envs,
+                     help="copies of the game played side by side, their actions chosen in one forward pass "
+                          "(faster on a CPU); each copy keeps --memory-size / N transitions; every step of "
+                          "every copy counts as an agent step")
     run.add_argument("--save-every", metavar="N", type=_positive, default=d.save_every, help="episodes between weight saves")
     run.add_argument("--seed", metavar="N", type=_seed, default=None, help="random seed (default: drawn and saved in the config)")
     run.add_argument("--threads", metavar="N", type=_threads, default=d.threads, help="CPU threads for the network (0: all cores)")
@@ -173,6 +178,8 @@ def check_combination(parser, args):
     playing = "--play" if args.play else "--eval" if args.eval else None
     if playing and (args.resume or args.continue_from):
         parser.error(f"{playing} plays weights and trains nothing: drop {'--resume' if args.resume else '--continue'}")
+    if args.prioritized and args.envs > 1:
+        parser.error("--prioritized keeps one replay memory for the whole run: use it with --envs 1")
     if args.resume and args.continue_from:
         parser.error("--resume goes on from a checkpoint, --continue starts a new run from weights: choose one")
     for flag, value in (("--games", args.games), ("--record", args.record)):
@@ -247,7 +254,7 @@ def train(config):
         # only once the weights loaded: a refused run moves nothing
         config = set_aside_earlier_run(files, config)
     save_config(files.config, config)
-    print(f"training {config.env_id} ({pieces.env.action_space.n} actions) for {config.steps:,} steps; "
+    print(f"training {config.env_id} ({pieces.envs[0].action_space.n} actions) for {config.steps:,} steps; "
           f"log {files.log}, weights {files.weights}")
     return pieces.run(config, files, store)
 
@@ -327,7 +334,7 @@ def resume(cli_config, explicit):
     validate(config, check_weights=False)
     store.keep = config.keep_checkpoints
     pieces = build_pieces(config, files)
-    progress = restore_checkpoint(folder, config, pieces.agent, pieces.memory, pieces.env, pieces.game)
+    progress = restore_checkpoint(folder, config, pieces.agent, pieces.memory, pieces.envs, pieces.game)
     dropped = truncate_after_step(files.log, progress.step) if _has_content(files.log) else 0
     if _has_content(files.evaluations):
         truncate_eval_after_step(files.evaluations, progress.step)
@@ -341,20 +348,20 @@ def resume(cli_config, explicit):
 class Pieces:
     """What a training run is made of, built from its configuration."""
 
-    env: object
+    envs: list
     game: str
     agent: object
     memory: object
     evaluation: object
 
     def run(self, config, files, store, progress=None):
-        return run_training(config, self.env, self.agent, self.memory, files, game=self.game,
+        return run_training(config, self.envs, self.agent, self.memory, files, game=self.game,
                             checkpoints=store, progress=progress, evaluation=self.evaluation)
 
 
 def build_pieces(config, files):
     setup_backend(config)
-    env, game = open_env(config, render=config.render)
+    envs, game = open_envs(config, render=config.render)
     evaluation = None
     if config.eval_every:
         import evaluation as protocol
@@ -362,7 +369,7 @@ def build_pieces(config, files):
         with native_stderr_silenced():
             evaluation = PeriodicEvaluation(config, files, protocol.make_eval_env(config.env_id, seed=config.seed),
                                             game)
-    return Pieces(env, game, make_agent(config, env.action_space.n), make_memory(config), evaluation)
+    return Pieces(envs, game, make_agent(config, envs[0].action_space.n), make_memory(config), evaluation)
 
 
 def resumed_config(manifest, cli_config, explicit, folder):
@@ -397,6 +404,11 @@ def validate(config, check_weights=True):
     resolve_env_id(config.env_id)
     if config.memory_size < config.batch_size:
         raise UserError(f"--memory-size {config.memory_size} is smaller than --batch-size {config.batch_size}")
+    if config.envs > 64:
+        raise UserError(f"--envs {config.envs}: at most 64 copies of the game")
+    if config.memory_size // config.envs < 1_000:
+        raise UserError(f"--memory-size {config.memory_size} leaves {config.memory_size // config.envs} "
+                        f"transitions to each of the --envs {config.envs} copies: at least 1,000 each")
     if config.batch_size > 4096:
         raise UserError(f"--batch-size {config.batch_size} is absurdly large (at most 4096)")
     if check_weights and config.continue_from and not Path(config.continue_from).is_file():
@@ -451,6 +463,13 @@ def setup_backend(config):
 
 def open_env(config, *, render):
     """The preprocessed environment and the name of its game (recorded in weight files)."""
+    envs, game = open_envs(dataclasses.replace(config, envs=1), render=render)
+    return envs[0], game
+
+
+def open_envs(config, *, render):
+    """``config.envs`` preprocessed copies of the game (seeds seed, seed + 1, ...; ``render``
+    shows the first) and the name of the game (recorded in weight files)."""
     from preprocessing import make_env, resolve_env_id
 
     explicit_id = resolve_env_id(config.env_id)
@@ -458,11 +477,12 @@ def open_env(config, *, render):
         print(f"using {explicit_id} for {config.env_id}")
     render_mode = "human" if render and display_available() else None
     with native_stderr_silenced():
-        env = make_env(config.env_id, seed=config.seed, render_mode=render_mode,
-                       idle_penalty=config.idle_penalty)
+        envs = [make_env(config.env_id, seed=None if config.seed is None else config.seed + index,
+                         render_mode=render_mode if index == 0 else None, idle_penalty=config.idle_penalty)
+                for index in range(config.envs)]
     from evaluation import game_name
 
-    return env, game_name(env)
+    return envs, game_name(envs[0])
 
 
 def display_available(suggest_record=False):
@@ -484,11 +504,14 @@ def make_agent(config, num_actions):
 
 
 def make_memory(config):
-    from memory import ReplayMemory
+    """One ReplayMemory, or with ``--envs N`` a ReplayStreams of one stream per game copy."""
+    from memory import ReplayMemory, ReplayStreams
 
-    return ReplayMemory(config.memory_size, compression=config.memory_compression, n_step=config.n_step,
-                        gamma=config.gamma, seed=config.seed,
-                        priority_exponent=config.priority_exponent if config.prioritized else None)
+    settings = dict(compression=config.memory_compression, n_step=config.n_step, gamma=config.gamma,
+                    seed=config.seed, priority_exponent=config.priority_exponent if config.prioritized else None)
+    if config.envs > 1:
+        return ReplayStreams(config.memory_size, config.envs, **settings)
+    return ReplayMemory(config.memory_size, **settings)
 
 
 def load_into_both_networks(agent, path, game):

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from preprocessing import clip_reward
 
 
@@ -34,59 +36,71 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
                  evaluation=None):
     """The training loop: act, store, learn, log. Shared by the CLI and the end-to-end test.
 
-    ``progress`` continues a resumed run; ``checkpoints`` (a CheckpointStore) receives a
-    checkpoint every ``config.checkpoint_every`` episodes, on SIGINT/SIGTERM, and at the end;
-    ``evaluation`` (a PeriodicEvaluation) runs every ``config.eval_every`` steps.
+    ``env`` is one game, or a list of copies of it played side by side (``--envs N``): each
+    round the agent chooses an action for every copy in one forward pass, then the copies take
+    their steps one after the other, each an agent step of its own (epsilon, learning, target
+    syncs and evaluations count agent steps). ``memory`` is then a ``ReplayStreams`` with one
+    stream per copy. ``progress`` continues a resumed run; ``checkpoints`` (a CheckpointStore)
+    receives a checkpoint every ``config.checkpoint_every`` episodes (at the end of that round),
+    on SIGINT/SIGTERM, and at the end; ``evaluation`` (a PeriodicEvaluation) runs every
+    ``config.eval_every`` steps.
     """
     from runlog import RunLogWriter
 
+    envs = list(env) if isinstance(env, (list, tuple)) else [env]
+    streams = getattr(memory, "streams", [memory])
     policy_epsilon = epsilon_policy(config)
-    progress = progress or Progress.start(config, env, memory)
+    progress = progress or Progress.start(config, envs, streams)
     tally = progress.tally
 
     def count(finished_steps):
         for batch, learned in finished_steps:
-            tally.episode.add_learning(learned.loss, learned.mean_q)
+            tally.add_learning(learned.loss, learned.mean_q)
             memory.update_priorities(batch.positions, learned.td_errors)
 
     with RunLogWriter(files.log) as log, StatusLine(config.steps, progress.step) as status, \
             StopRequest() as stop, Learner(agent, threaded=config.learner == "thread") as learner:
         while progress.step < config.steps and not stop.requested:
-            step = progress.step = progress.step + 1
-            epsilon = policy_epsilon(step - 1)
-            action = agent.act(progress.state, epsilon)
-            frame, reward, terminated, truncated, info = env.step(action)
-            learning_terminal = terminated or (config.life_loss_signal and info.get("life_lost", False))
-            learning_reward = reward + info.get("idle_penalty", 0.0)
-            memory.add(action, learning_reward, frame, learning_terminal, truncated)
-            progress.state = progress.stack.append(frame)
-            tally.episode.add_step(reward, learning_reward)
-            if learning_due(config, step, progress.learning_starts, len(memory)):
-                if memory.prioritized:  # the step in flight sets its priorities before the next draw
+            epsilon = policy_epsilon(progress.step)
+            actions = agent.act_batch(progress.states, epsilon)
+            checkpoint_due = False
+            for index, (game_env, stream, action) in enumerate(zip(envs, streams, actions)):
+                if progress.step >= config.steps:
+                    break
+                step = progress.step = progress.step + 1
+                frame, reward, terminated, truncated, info = game_env.step(action)
+                learning_terminal = terminated or (config.life_loss_signal and info.get("life_lost", False))
+                learning_reward = reward + info.get("idle_penalty", 0.0)
+                stream.add(action, learning_reward, frame, learning_terminal, truncated)
+                progress.states[index] = progress.stacks[index].append(frame)
+                tally.open_episodes[index].add_step(reward, learning_reward)
+                if learning_due(config, step, progress.learning_starts, memory):
+                    if memory.prioritized:  # the step in flight sets its priorities before the next draw
+                        count(learner.finish())
+                    count(learner.start(memory.sample(config.batch_size, config.importance_exponent)))
+                # Whatever reads the online network waits for the step in flight.
+                if step % config.target_update == 0:
                     count(learner.finish())
-                count(learner.start(memory.sample(config.batch_size, config.importance_exponent)))
-            # Whatever reads the online network waits for the step in flight.
-            if step % config.target_update == 0:
-                count(learner.finish())
-                agent.sync_target()
-            if evaluation and evaluation.due(step):
-                count(learner.finish())
-                evaluation.run(step, agent)
-            if terminated or truncated:
-                count(learner.finish())  # each episode's row counts its own gradient steps
-                record = tally.finish_episode(step, epsilon)
-                log.append(record)
-                status.episode_done(record, tally)
-                if record.episode % config.save_every == 0:
-                    warn_on_failure(save_weights, files.weights, agent, game)
-                progress.new_episode(env, memory)
-                if checkpoints and record.episode % config.checkpoint_every == 0:
-                    warn_on_failure(write_checkpoint, checkpoints, config, agent, memory, env, progress, game)
-            status.update(step, epsilon, tally)
+                    agent.sync_target()
+                if evaluation and evaluation.due(step):
+                    count(learner.finish())
+                    evaluation.run(step, agent)
+                if terminated or truncated:
+                    count(learner.finish())  # each episode's row counts the gradient steps taken while it ran
+                    record = tally.finish_episode(index, step, epsilon)
+                    log.append(record)
+                    status.episode_done(record, tally)
+                    if record.episode % config.save_every == 0:
+                        warn_on_failure(save_weights, files.weights, agent, game)
+                    progress.new_episode(index, game_env, stream)
+                    checkpoint_due |= record.episode % config.checkpoint_every == 0
+                status.update(step, epsilon, tally)
+            if checkpoints and checkpoint_due:
+                warn_on_failure(write_checkpoint, checkpoints, config, agent, memory, envs, progress, game)
         count(learner.finish())
         save_weights(files.weights, agent, game)
         if checkpoints:
-            folder = write_checkpoint(checkpoints, config, agent, memory, env, progress, game)
+            folder = write_checkpoint(checkpoints, config, agent, memory, envs, progress, game)
             if stop.requested:
                 print(f"stopped at step {progress.step:,}; checkpoint {folder}; continue with --resume")
     return tally
@@ -145,24 +159,28 @@ def warn_on_failure(save, *args):
 
 
 class Progress:
-    """Where a run stands between two steps, beyond the networks and the replay memory."""
+    """Where a run stands between two rounds of steps, beyond the networks and the replay memory:
+    the step count, the counters, and each game copy's frame stack."""
 
-    def __init__(self, step, tally, stack, state, learning_starts):
-        self.step, self.tally, self.stack, self.state = step, tally, stack, state
+    def __init__(self, step, tally, stacks, learning_starts):
+        self.step, self.tally, self.stacks = step, tally, list(stacks)
+        self.states = np.stack([stack.state for stack in self.stacks])
         self.learning_starts = learning_starts
 
     @classmethod
-    def start(cls, config, env, memory):
+    def start(cls, config, envs, streams):
         from preprocessing import FrameStack
 
-        progress = cls(0, RunTally(started=time.monotonic()), FrameStack(), None, config.pre_steps)
-        progress.new_episode(env, memory, seed=config.seed)
+        progress = cls(0, RunTally(started=time.monotonic(), games=len(envs)),
+                       [FrameStack() for _ in envs], config.pre_steps)
+        for index, (env, stream) in enumerate(zip(envs, streams)):
+            progress.new_episode(index, env, stream, seed=None if config.seed is None else config.seed + index)
         return progress
 
-    def new_episode(self, env, memory, seed=None):
+    def new_episode(self, index, env, stream, seed=None):
         frame, _ = env.reset(seed=seed)
-        self.state = self.stack.reset(frame)
-        memory.start_episode(frame)
+        self.states[index] = self.stacks[index].reset(frame)
+        stream.start_episode(frame)
 
 
 class StopRequest:
@@ -208,8 +226,9 @@ def epsilon_policy(config):
     return epsilon
 
 
-def learning_due(config, step, learning_starts, memory_length):
-    return step > learning_starts and step % config.train_every == 0 and memory_length >= config.batch_size
+def learning_due(config, step, learning_starts, memory):
+    """Whether a gradient step is due after ``step``; the memory is measured only when one could be."""
+    return step > learning_starts and step % config.train_every == 0 and len(memory) >= config.batch_size
 
 
 class EpisodeTally:
@@ -234,18 +253,31 @@ class EpisodeTally:
 
 
 class RunTally:
-    """Counters of the whole run: episodes finished, recent scores, the episode in progress."""
+    """Counters of the whole run: episodes finished, recent scores, the episode in progress in
+    each game copy."""
 
-    def __init__(self, started, episodes=0):
+    def __init__(self, started, episodes=0, games=1):
         self.started = started
         self.episodes = episodes
         self.recent_scores = collections.deque(maxlen=100)
-        self.episode = EpisodeTally()
+        self.open_episodes = [EpisodeTally() for _ in range(games)]
 
-    def finish_episode(self, step, epsilon):
+    def __setstate__(self, state):
+        # Checkpoints written before --envs kept the one episode in progress as ``episode``.
+        if "episode" in state:
+            state["open_episodes"] = [state.pop("episode")]
+        self.__dict__.update(state)
+
+    def add_learning(self, loss, mean_q):
+        """A gradient step, counted in every episode in progress."""
+        for episode in self.open_episodes:
+            episode.add_learning(loss, mean_q)
+
+    def finish_episode(self, index, step, epsilon):
+        """Closes the episode of game copy ``index``; returns its ``EpisodeRecord``."""
         from runlog import EpisodeRecord
 
-        done, self.episode = self.episode, EpisodeTally()
+        done, self.open_episodes[index] = self.open_episodes[index], EpisodeTally()
         self.episodes += 1
         self.recent_scores.append(done.score)
         return EpisodeRecord(
@@ -337,12 +369,10 @@ class PeriodicEvaluation:
         return max((record.mean_score for record in records), default=None)
 
 
-def write_checkpoint(store, config, agent, memory, env, progress, game):
+def write_checkpoint(store, config, agent, memory, envs, progress, game):
     """Everything needed to continue exactly: networks, optimizer, memory, counters and RNGs."""
     import pickle
     import random
-
-    import numpy as np
 
     from agent import save_weights as write_weights
     from atomic_file import atomic_path, write_bytes
@@ -357,10 +387,10 @@ def write_checkpoint(store, config, agent, memory, env, progress, game):
         if config.save_memory:
             memory.save(folder / "memory.npz")
         write_bytes(folder / "progress.pkl", pickle.dumps({
-            "step": progress.step, "tally": progress.tally, "stack": progress.stack,
-            "state": progress.state, "elapsed": time.monotonic() - progress.tally.started,
+            "step": progress.step, "tally": progress.tally, "stacks": progress.stacks,
+            "elapsed": time.monotonic() - progress.tally.started,
             "learning_starts": progress.learning_starts,
-            "env": env_snapshot(env), "agent_rng": agent.rng.bit_generator.state,
+            "envs": [env_snapshot(env) for env in envs], "agent_rng": agent.rng.bit_generator.state,
             "python_random": random.getstate(), "numpy_random": np.random.get_state()}))
 
     return store.save(progress.step, write_files, {
@@ -368,17 +398,16 @@ def write_checkpoint(store, config, agent, memory, env, progress, game):
         "config": dataclasses.asdict(config)})
 
 
-def restore_checkpoint(folder, config, agent, memory, env, game):
+def restore_checkpoint(folder, config, agent, memory, envs, game):
     """Loads a checkpoint written by ``write_checkpoint``; returns the run's Progress."""
     import pickle
     import random
-
-    import numpy as np
 
     from agent import load_weights
     from checkpoint import CheckpointError
     from preprocessing import restore_env
 
+    envs = list(envs) if isinstance(envs, (list, tuple)) else [envs]
     load_weights(folder / "online.h5", agent.online, game=game)
     load_weights(folder / "target.h5", agent.target, game=game)
     if (folder / "actor.h5").exists():
@@ -390,21 +419,27 @@ def restore_checkpoint(folder, config, agent, memory, env, game):
             for variable, key in zip(agent.optimizer.variables, sorted(saved.files), strict=True):
                 variable.assign(saved[key])
         data = pickle.loads((folder / "progress.pkl").read_bytes())
-        restore_env(env, data["env"])
+        # Checkpoints written before --envs held one game: "env" and "stack".
+        snapshots, stacks = data.get("envs", [data.get("env")]), data.get("stacks", [data.get("stack")])
+        if len(snapshots) != len(envs) or len(stacks) != len(envs):
+            raise ValueError(f"it holds {len(snapshots)} game copies, this run plays {len(envs)}")
+        for env, snapshot in zip(envs, snapshots):
+            restore_env(env, snapshot)
         agent.rng.bit_generator.state = data["agent_rng"]
         random.setstate(data["python_random"])
         np.random.set_state(data["numpy_random"])
         tally = data["tally"]
         tally.started = time.monotonic() - data["elapsed"]
-        progress = Progress(data["step"], tally, data["stack"], data["state"], data["learning_starts"])
+        progress = Progress(data["step"], tally, stacks, data["learning_starts"])
     except Exception as error:  # a damaged or foreign pickle can fail in any way
         raise CheckpointError(f"checkpoint {folder} cannot be restored: "
                               f"{type(error).__name__}: {error}") from None
-    if (folder / "memory.npz").exists():
+    if any(folder.glob("memory*.npz")):
         memory.load(folder / "memory.npz")
     else:
         # Saved without its memory: refill it for -pre steps before learning again.
-        memory.start_episode(progress.state[..., -1])
+        for stream, state in zip(getattr(memory, "streams", [memory]), progress.states):
+            stream.start_episode(state[..., -1])
         progress.learning_starts = progress.step + config.pre_steps
     return progress
 

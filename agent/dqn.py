@@ -72,9 +72,21 @@ class DQNAgent:
     def act(self, state, epsilon):
         """An action for one state uint8[84,84,4]: random with probability ``epsilon``, else the
         actor's greedy one."""
-        if self.rng.random() < epsilon:
-            return int(self.rng.integers(self.num_actions))
-        return int(np.argmax(self._actor_q_values(state[None])[0]))
+        return self.act_batch(state[None], epsilon)[0]
+
+    def act_batch(self, states, epsilon):
+        """Actions for states uint8[N,84,84,4] (one per game played side by side), each random
+        with probability ``epsilon``, else the actor's greedy one; the greedy ones come from one
+        forward pass. The random draws are taken state by state, in order."""
+        actions = []
+        for _ in range(len(states)):
+            actions.append(int(self.rng.integers(self.num_actions)) if self.rng.random() < epsilon else None)
+        greedy = [index for index, action in enumerate(actions) if action is None]
+        if greedy:
+            q_values = self._actor_q_values(states if len(greedy) == len(states) else states[greedy])
+            for index, best in zip(greedy, np.argmax(q_values, axis=1)):
+                actions[index] = int(best)
+        return actions
 
     def train_step(self, batch):
         """The actor takes the current weights, then one gradient step on a replay batch; returns

@@ -5,11 +5,12 @@
     python3 bench/train_speed.py --precision float32 --threads 1
     python3 bench/train_speed.py --train-every 1 --n-step 3      # a recipe of the README's Results
     python3 bench/train_speed.py --prioritized                   # with prioritized replay
+    python3 bench/train_speed.py --envs 4                        # four copies, actions in one batch
 
 Runs ``dqn_atari.run_training`` (Double DQN, batch 32, train every 4 steps unless
 ``--train-every`` says otherwise, target sync every 1,000 steps) for ``--warmup`` steps, then for ``--steps`` more, timing the environment, the
-action choice and the train step through thin wrappers around the real objects. Prints
-``name: value`` lines.
+action choice (one forward pass per round of the ``--envs`` copies) and the train step through
+thin wrappers around the real objects. Prints ``name: value`` lines.
 """
 import argparse
 import dataclasses
@@ -47,17 +48,18 @@ class Timed:
 
 
 def run(config, steps):
-    """Trains ``steps`` agent steps; returns the timed env, agent.act and agent.learn (the gradient step)."""
-    env, game = dqn_atari.open_env(config, render=False)
-    agent = dqn_atari.make_agent(config, env.action_space.n)
-    timed_env, timed_agent_act = Timed(env, "step"), Timed(agent, "act")
+    """Trains ``steps`` agent steps; returns the env steps (one Timed per game copy), the action
+    choices (``agent.act_batch``: one call per round of the copies) and the gradient steps."""
+    envs, game = dqn_atari.open_envs(config, render=False)
+    agent = dqn_atari.make_agent(config, envs[0].action_space.n)
+    timed_envs, timed_agent_act = [Timed(env, "step") for env in envs], Timed(agent, "act_batch")
     timed_agent = Timed(timed_agent_act, "learn")
     memory = dqn_atari.make_memory(config)
     with tempfile.TemporaryDirectory() as out:
         files = training.RunFiles.for_env(out, config.env_id)
-        training.run_training(dataclasses.replace(config, steps=steps), timed_env, timed_agent,
-                               memory, files, game=game)
-        return timed_env, timed_agent_act, timed_agent
+        training.run_training(dataclasses.replace(config, steps=steps), timed_envs, timed_agent,
+                              memory, files, game=game)
+        return timed_envs, timed_agent_act, timed_agent
 
 
 def median_ms(seconds):
@@ -77,18 +79,23 @@ def main():
     parser.add_argument("--train-every", type=int, default=dqn_atari.Config.train_every)
     parser.add_argument("--n-step", type=int, default=dqn_atari.Config.n_step)
     parser.add_argument("--prioritized", action="store_true", help="prioritized replay")
+    parser.add_argument("--envs", type=int, default=dqn_atari.Config.envs, help="copies of the game side by side")
     args = parser.parse_args()
     # Epsilon at its final 0.01 after the pre-fill: nearly every step runs the network, as late in a run.
     config = dqn_atari.Config(env_id=args.env, pre_steps=500, memory_size=100_000, seed=0,
                               epsilon_start=0.01, epsilon_end=0.01,
                               threads=args.threads, precision=args.precision, learner=args.learner,
                               memory_compression=args.memory_compression, out=tempfile.gettempdir(),
-                              train_every=args.train_every, n_step=args.n_step, prioritized=args.prioritized)
+                              train_every=args.train_every, n_step=args.n_step, prioritized=args.prioritized,
+                              envs=args.envs)
     dqn_atari.setup_backend(config)
-    env, act, train = run(config, args.warmup + args.steps)
+    envs, act, train = run(config, args.warmup + args.steps)
+    # The copies step one after the other in one thread: in time order, one entry per agent step.
+    env_started, env_seconds = zip(*sorted((t, s) for env in envs for t, s in zip(env.started, env.seconds)))
     timed_steps = args.steps - 1
-    learning_elapsed = env.started[-1] - env.started[args.warmup]
-    timed_train = [s for t, s in zip(train.started, train.seconds) if t >= env.started[args.warmup]]
+    learning_elapsed = env_started[-1] - env_started[args.warmup]
+    timed_train = [s for t, s in zip(train.started, train.seconds) if t >= env_started[args.warmup]]
+    timed_act = [s for t, s in zip(act.started, act.seconds) if t >= env_started[args.warmup] and s > 5e-5]
     from agent import backend
 
     print(f"env: {args.env}")
@@ -102,12 +109,13 @@ def main():
     print(f"train_every: {args.train_every}")
     print(f"n_step: {args.n_step}")
     print(f"prioritized: {args.prioritized}")
+    print(f"envs: {args.envs}")
     print(f"timed_steps: {timed_steps}")
     print(f"sps: {timed_steps / max(learning_elapsed, 1e-9):.1f}")
     print(f"train_step_ms: {median_ms(timed_train):.2f}")
-    print(f"act_ms: {median_ms([s for s in act.seconds[args.warmup:] if s > 5e-5]):.3f}")
-    print(f"env_step_ms: {median_ms(env.seconds[args.warmup:]):.3f}")
-    print(f"env_share: {sum(env.seconds[args.warmup:-1]) / learning_elapsed:.2f}")
+    print(f"act_ms: {median_ms(timed_act):.3f}")
+    print(f"env_step_ms: {median_ms(env_seconds[args.warmup:]):.3f}")
+    print(f"env_share: {sum(env_seconds[args.warmup:-1]) / learning_elapsed:.2f}")
     print(f"train_share: {sum(timed_train) / learning_elapsed:.2f}")
 
 

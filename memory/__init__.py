@@ -5,5 +5,6 @@
 from memory.frame_stores import COMPRESSIONS
 from memory.replay import Batch, ReplayMemory
 from memory.sizing import MemoryTooLargeError, available_memory_bytes
+from memory.streams import ReplayStreams
 
-__all__ = ["COMPRESSIONS", "Batch", "MemoryTooLargeError", "ReplayMemory", "available_memory_bytes"]
+__all__ = ["COMPRESSIONS", "Batch", "MemoryTooLargeError", "ReplayMemory", "ReplayStreams", "available_memory_bytes"]

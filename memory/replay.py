@@ -221,19 +221,21 @@ class ReplayMemory:
         self._priorities.set(positions % self._capacity, priorities ** self._priority_exponent)
         self._max_priority = max(self._max_priority, float(priorities.max(initial=0.0)))
 
-    def save(self, path):
-        """Write every array, the cursor and the sampling RNG to `path` (.npz), atomically."""
+    def save(self, path, extra_meta=None):
+        """Write every array, the cursor and the sampling RNG to `path` (.npz), atomically;
+        `extra_meta` (JSON-able) is stored beside the memory's own settings."""
         arrays = {name: getattr(self, "_" + name) for name in _TRANSITION_ARRAYS}
         if self.prioritized:
             arrays["priorities"] = self._priorities.state()
             pending = list(zip(*self._pending)) or [[np.zeros(0, np.int64)], [np.zeros(0)]]
             arrays["pending_positions"], arrays["pending_priorities"] = (np.concatenate(a) for a in pending)
         arrays.update({"store_" + name: array for name, array in self._store.state().items()})
-        arrays["meta"] = np.array(json.dumps(self._meta()))
+        arrays["meta"] = np.array(json.dumps({**(extra_meta or {}), **self._meta()}))
         write_arrays_atomically(path, arrays)
 
-    def load(self, path):
-        """Replace this memory's contents with the snapshot at `path` written by save()."""
+    def load(self, path) -> dict:
+        """Replace this memory's contents with the snapshot at `path` written by save(); returns
+        the snapshot's settings, `extra_meta` included."""
         arrays = read_arrays(path)
         meta = self._checked_meta(arrays, path)
         pending = []
@@ -258,6 +260,7 @@ class ReplayMemory:
         self._pending = pending
         self._live_transitions = int(np.count_nonzero(self._has_transition))
         self._rng.bit_generator.state = meta["rng_state"]
+        return meta
 
     def _write_frame(self, frame: np.ndarray, *, episode_start: bool):
         frame = np.asarray(frame)

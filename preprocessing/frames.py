@@ -57,6 +57,11 @@ class FrameStack:
         self._frames = self._frames[1:] + [np.array(frame, np.uint8)]
         return self._state()
 
+    @property
+    def state(self):
+        """The current ``uint8[84,84,history]``, as the last ``reset`` or ``append`` returned it."""
+        return self._state()
+
     def _state(self):
         # cv2.merge returns a 2-D array for a single channel.
         return cv2.merge(self._frames).reshape(FRAME_SIZE, FRAME_SIZE, self.history)

@@ -181,6 +181,20 @@ def test_act_is_greedy_at_epsilon_zero_and_uniform_at_one():
     assert counts.min() > 400
 
 
+def test_act_batch_draws_as_act_does_state_by_state_and_takes_the_greedy_ones_from_one_pass():
+    agent, twin = build_agent(4, seed=2), build_agent(4, seed=2)
+    twin.actor.set_weights(agent.actor.get_weights())
+    states = np.random.default_rng(2).integers(0, 256, (6, 84, 84, 4), dtype=np.uint8)
+    greedy = np.argmax(agent.actor(states).numpy(), axis=1).tolist()
+    for epsilon in (0.0, 0.5, 1.0):  # the same random draws, in the same order, as one act per state
+        assert agent.act_batch(states, epsilon) == [twin.act(state, epsilon) for state in states]
+    assert agent.act_batch(states, 0.0) == greedy
+    calls = []
+    q_function, agent._actor_q_values = agent._actor_q_values, lambda s: calls.append(len(s)) or q_function(s)
+    agent.act_batch(states, 0.5)
+    assert len(calls) <= 1 and sum(calls) <= len(states)
+
+
 def test_auto_precision_is_bfloat16_only_on_cpus_with_amx_units(monkeypatch):
     import tensorflow as tf
 

@@ -34,6 +34,13 @@ def test_train_speed_runs_the_training_loop_and_prints_its_figures():
         assert figures[name], name
 
 
+def test_train_speed_counts_the_steps_of_every_game_copy():
+    figures = run_bench("bench/train_speed.py", "--warmup", 600, "--steps", 41, "--threads", 1, "--envs", 3)
+    assert figures["envs"] == "3" and figures["timed_steps"] == "40"
+    for name in ("sps", "train_step_ms", "act_ms", "env_step_ms"):
+        assert math.isfinite(number(figures[name])) and number(figures[name]) > 0, name
+
+
 def test_replay_memory_bench_fills_samples_and_prints_its_figures():
     figures = run_bench("-m", "bench.replay_memory", "--game", "Pong", "--transitions", 3000,
                         "--play-steps", 500, "--samples", 20, "--prioritized")

@@ -142,6 +142,25 @@ def test_prioritized_replay_resumes_exactly_whichever_thread_learns(tmp_path_fac
     assert_same_run(straight, split)
 
 
+def test_two_game_copies_resume_exactly_whichever_thread_learns(tmp_path_factory):
+    """With --envs 2 every game copy's emulator, frame stack, memory stream and open episode
+    survive a checkpoint; each copy's episodes are logged as they end."""
+    straight = completed_run(tmp_path_factory, "envs", "-pre", 600, "--steps", 2400, "--envs", 2)
+    split = tmp_path_factory.mktemp("envs-split")
+    first = run_cli(*RUN, "-pre", 600, "--steps", 1200, "--envs", 2, "--out", split)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert sorted(p.name for p in next((split / "Pong-v0_checkpoints").iterdir()).glob("memory*")) == [
+        "memory-0.npz", "memory-1.npz"]
+    second = run_cli(*RUN, "-pre", 600, "--steps", 2400, "--out", split, "--resume", "--learner", "main")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert json.loads((split / "Pong-v0_config.json").read_text())["envs"] == 2
+    assert_same_run(straight, split)
+    rows = log_without_wall_time(straight / "Pong-v0_log.txt")[1:]
+    assert len(rows) >= 2, "each copy plays 1,200 steps: a random game of Pong ends within them"
+    refused = run_cli(*RUN, "--steps", 3000, "--out", split, "--resume", "--envs", 3)
+    assert refused.returncode == 2 and "envs=2" in refused.stderr, refused.stderr[-2000:]
+
+
 def test_kill_9_during_a_checkpoint_write_then_resume_from_the_previous_one(tmp_path):
     command, env = cli(*RUN, "-pre", 5000, "--steps", 5000, "--checkpoint-every", 1, "--out", tmp_path,
                        env_extra={PAUSE_BEFORE_MANIFEST: "2"})

@@ -132,6 +132,8 @@ def test_unwritable_out_folder_is_refused(tmp_path):
     (["--clip-norm", "nan"], "--clip-norm"),
     (["--seed", str(2**32)], "--seed"),
     (["--threads", "100000"], "--threads"),
+    (["--envs", "0"], "--envs"),
+    (["--envs", "4", "--memory-size", "2000"], "--envs 4"),
 ])
 def test_bad_numbers_are_one_line_and_exit_2(tmp_path, args, fragment):
     result = run_cli(*args, "--out", tmp_path)
@@ -148,6 +150,7 @@ def test_bad_numbers_are_one_line_and_exit_2(tmp_path, args, fragment):
     (["--resume", "--continue", "b.h5"], "choose one"),
     (["--games", "3"], "--games applies to --play or --eval"),
     (["--record", "game.mp4"], "--record applies to --play or --eval"),
+    (["--prioritized", "--envs", "2"], "--envs 1"),
 ])
 def test_flags_that_would_be_ignored_together_are_refused(tmp_path, args, fragment):
     assert_user_error(run_cli(*args, "--steps", 1, "--out", tmp_path / "new"), fragment)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from errors import UserError
-from memory import COMPRESSIONS, Batch, MemoryTooLargeError, ReplayMemory
+from memory import COMPRESSIONS, Batch, MemoryTooLargeError, ReplayMemory, ReplayStreams
 
 SHAPE = (84, 84)
 
@@ -374,3 +374,48 @@ def test_misuse_by_the_caller_is_a_programming_error():
         memory.add(0, 0.0, frame(1), False, False)
     with pytest.raises(ValueError, match="uint8"):
         memory.start_episode(np.zeros((84, 84), dtype=np.float32))
+
+
+# ---------------------------------------------------------------------------------------------
+# One stream per game copy (--envs N)
+
+
+def fill_streams(memory: ReplayStreams, lengths):
+    """Stream k plays one episode of lengths[k] steps through frame values 100 k + 1, ..."""
+    for index, (stream, length) in enumerate(zip(memory.streams, lengths)):
+        play(stream, 100 * index + 1, 100 * index + 1 + length)
+
+
+def test_streams_split_the_capacity_and_sample_every_transition_equally_often():
+    memory = ReplayStreams(300, 3, seed=0)
+    assert [stream.capacity for stream in memory.streams] == [100, 100, 100] and memory.capacity == 300
+    fill_streams(memory, [10, 20, 40])
+    assert len(memory) == sum(len(stream) for stream in memory.streams) == 70
+    batches = [memory.sample(250) for _ in range(40)]
+    assert batches[0].s_tm1.shape == (250, *SHAPE, 4) and batches[0].a_tm1.shape == (250,)
+    stream_of = np.concatenate([batch.a_tm1 for batch in batches]) // 100
+    np.testing.assert_allclose(np.bincount(stream_of, minlength=3) / 10_000, np.array([10, 20, 40]) / 70, atol=0.02)
+    for batch in batches:  # each stack comes from its own stream (or is padding), and s_t follows s_tm1
+        stream = (batch.a_tm1 // 100)[:, None]
+        assert ((batch.s_tm1[:, 0, 0] == 0) | (batch.s_tm1[:, 0, 0] // 100 == stream)).all()
+        assert (batch.s_t[:, 0, 0, -1] == batch.a_tm1 + 1).all()
+
+
+def test_streams_save_and_load_each_stream_and_the_draw_between_them(tmp_path):
+    original, resumed = ReplayStreams(120, 2, seed=4, compression="zstd"), ReplayStreams(120, 2, seed=9, compression="zstd")
+    fill_streams(original, [30, 70])
+    original.save(tmp_path / "memory.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["memory-0.npz", "memory-1.npz"]
+    resumed.load(tmp_path / "memory.npz")
+    for a, b in zip(original.sample(64), resumed.sample(64), strict=True):
+        assert np.array_equal(a, b)
+    with pytest.raises(UserError, match="--envs 2, not 3"):
+        ReplayStreams(180, 3, seed=0, compression="zstd").load(tmp_path / "memory.npz")
+    (tmp_path / "memory-1.npz").unlink()
+    with pytest.raises(UserError, match="not found"):
+        ReplayStreams(120, 2, seed=0, compression="zstd").load(tmp_path / "memory.npz")
+
+
+def test_streams_refuse_prioritized_sampling():
+    with pytest.raises(UserError, match="--envs 1"):
+        ReplayStreams(100, 2, priority_exponent=0.5)
