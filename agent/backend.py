@@ -178,13 +178,21 @@ def _values(variables):
 
 
 def _tensorflow_step(online, target, optimizer, compute_loss):
+    """The step as one ``tf.function``. Where every layer has a plain-op translation (the Nature
+    network's do), the networks run as ``_tensorflow_forward``: the online network's weights are
+    rounded to its compute dtype once per step for both of its forward passes, and the rescaled
+    s_t is shared by the online and the target network when they compute in the same dtype.
+    Keras's own calls would do each of those twice (TensorFlow reads a variable anew for every
+    call); the values are the same bit for bit (tested), 1.7M weights and a batch of frames
+    fewer to convert each step."""
     import tensorflow as tf
 
     apply_gradients = (_fused_adam(optimizer, online.trainable_variables) if _can_fuse_adam(optimizer)
                        else lambda gradients: optimizer.apply(gradients, online.trainable_variables))
+    online_forward, target_forward = _tensorflow_forward(online), _tensorflow_forward(target)
 
     @tf.function(reduce_retracing=True)
-    def step(s_tm1, a_tm1, r_t, discount_t, s_t, weights):
+    def keras_step(s_tm1, a_tm1, r_t, discount_t, s_t, weights):
         q_t_online = online(s_t, training=False)
         q_t_target = target(s_t, training=False)
         with tf.GradientTape() as tape:
@@ -194,6 +202,24 @@ def _tensorflow_step(online, target, optimizer, compute_loss):
         gradients = tape.gradient(loss, online.trainable_variables)
         apply_gradients(gradients)
         return loss, mean_q, td_errors
+
+    @tf.function(reduce_retracing=True)
+    def plain_step(s_tm1, a_tm1, r_t, discount_t, s_t, weights):
+        x_t = online_forward.rescale(s_t)
+        shared = target_forward.input_dtype == online_forward.input_dtype
+        q_t_target = target_forward.layers(x_t if shared else target_forward.rescale(s_t),
+                                           target_forward.weights())
+        with tf.GradientTape() as tape:
+            online_weights = online_forward.weights()
+            q_t_online = tf.stop_gradient(online_forward.layers(x_t, online_weights))
+            q_tm1 = online_forward.layers(online_forward.rescale(s_tm1), online_weights)
+            loss, mean_q, td_errors = compute_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target,
+                                                   weights)
+        gradients = tape.gradient(loss, online.trainable_variables)
+        apply_gradients(gradients)
+        return loss, mean_q, td_errors
+
+    step = plain_step if online_forward and target_forward else keras_step
 
     def run(*batch):
         loss, mean_q, td_errors = step(*batch)
@@ -295,6 +321,81 @@ def _torch_step(online, target, optimizer, compute_loss):
     return run
 
 
+def _plain_layers(model):
+    """The model's layers after its input as (kind, layer) pairs, kind one of "rescale", "conv",
+    "flatten", "dense": the layers ``_tensorflow_forward`` and ``_torch_forward`` write as plain
+    ops. None where a layer is of another kind or setting (those then call the Keras model)."""
+    activations = (keras.activations.relu, keras.activations.linear)
+    plan = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        plain = (getattr(layer, "activation", None) in activations and not getattr(layer, "lora_enabled", False)
+                 and getattr(layer, "quantization_mode", None) is None)
+        if isinstance(layer, keras.layers.Rescaling) and np.ndim(layer.scale) == np.ndim(layer.offset) == 0:
+            plan.append(("rescale", layer))
+        elif (isinstance(layer, keras.layers.Conv2D) and layer.data_format == "channels_last"
+              and layer.padding == "valid" and layer.dilation_rate == (1, 1) and layer.groups == 1
+              and layer.use_bias and plain):
+            plan.append(("conv", layer))
+        elif isinstance(layer, keras.layers.Flatten) and layer.data_format == "channels_last":
+            plan.append(("flatten", layer))
+        elif isinstance(layer, keras.layers.Dense) and layer.use_bias and plain:
+            plan.append(("dense", layer))
+        else:
+            return None
+    return plan
+
+
+class _TensorflowForward:
+    """A model's forward pass in three parts, as the Keras layers compute it (same ops, same dtypes):
+    ``rescale(states)`` (the first layer), ``weights()`` (the variables rounded to each layer's
+    compute dtype) and ``layers(x, weights)`` (every layer after the first)."""
+
+    def __init__(self, plan):
+        self._rescaling, self._plan = plan[0][1], plan[1:]
+        self.input_dtype = self._rescaling.compute_dtype
+        self._variables = [(layer, variable) for kind, layer in self._plan if kind in ("conv", "dense")
+                           for variable in (layer.kernel, layer.bias)]
+
+    def rescale(self, states):
+        import tensorflow as tf
+
+        layer, dtype = self._rescaling, self._rescaling.compute_dtype
+        return tf.cast(states, dtype) * tf.cast(layer.scale, dtype) + tf.cast(layer.offset, dtype)
+
+    def weights(self):
+        import tensorflow as tf
+
+        return [tf.cast(variable.value, layer.compute_dtype) for layer, variable in self._variables]
+
+    def layers(self, x, weights):
+        from keras import ops
+
+        weights = iter(weights)
+        for kind, layer in self._plan:
+            x = ops.cast(x, layer.compute_dtype)
+            if kind == "conv":
+                kernel, bias = next(weights), next(weights)
+                x = ops.conv(x, kernel, strides=list(layer.strides), padding=layer.padding,
+                             dilation_rate=layer.dilation_rate, data_format=layer.data_format)
+                x = layer.activation(ops.add(x, ops.reshape(bias, (1, 1, 1, layer.filters))))
+            elif kind == "flatten":
+                x = ops.reshape(x, (-1, int(np.prod(x.shape[1:]))))
+            else:
+                kernel, bias = next(weights), next(weights)
+                x = layer.activation(ops.add(ops.matmul(x, kernel), bias))
+        return x
+
+
+def _tensorflow_forward(model):
+    """A ``_TensorflowForward`` of ``model``, or None where ``_plain_layers`` has no plan for it."""
+    plan = _plain_layers(model)
+    if not plan or plan[0][0] != "rescale" or any(kind == "rescale" for kind, _ in plan[1:]):
+        return None
+    return _TensorflowForward(plan)
+
+
 def _torch_forward(model):
     """``f(states, training=False) -> q_values``, the model's forward pass as plain PyTorch ops on its
     live variables (none of the translated layers acts differently in training); the model's own
@@ -307,34 +408,30 @@ def _torch_forward(model):
     import torch
     import torch.nn.functional as F
 
+    plan = _plain_layers(model)
+    if plan is None:
+        return lambda states, training=False: model(states, training=training)
     activations = {keras.activations.relu: F.relu, keras.activations.linear: lambda x: x}
     ops, channels_first = [], False
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
+    for kind, layer in plan:
         dtype = getattr(torch, layer.compute_dtype)
         activation = activations.get(getattr(layer, "activation", None))
-        plain = not getattr(layer, "lora_enabled", False) and getattr(layer, "quantization_mode", None) is None
-        if isinstance(layer, keras.layers.Rescaling) and np.ndim(layer.scale) == np.ndim(layer.offset) == 0:
+        if kind == "rescale":
             ops.append(lambda x, d=dtype, a=float(layer.scale), b=float(layer.offset): x.to(d) * a + b)
-        elif (isinstance(layer, keras.layers.Conv2D) and layer.data_format == "channels_last"
-              and layer.padding == "valid" and layer.dilation_rate == (1, 1) and layer.groups == 1
-              and layer.use_bias and activation and plain):
+        elif kind == "conv":
             if not channels_first:
                 ops.append(lambda x: x.permute(0, 3, 1, 2))
                 channels_first = True
             ops.append(lambda x, d=dtype, k=layer.kernel, b=layer.bias, s=layer.strides, f=activation:
                        f(F.conv2d(x.to(d), k.value.to(d).permute(3, 2, 0, 1), b.value.to(d), stride=s)))
-        elif isinstance(layer, keras.layers.Flatten) and layer.data_format == "channels_last":
+        elif kind == "flatten":
             if channels_first:
                 ops.append(lambda x: x.permute(0, 2, 3, 1))
                 channels_first = False
             ops.append(lambda x: x.flatten(1))
-        elif isinstance(layer, keras.layers.Dense) and layer.use_bias and activation and plain:
+        else:
             ops.append(lambda x, d=dtype, k=layer.kernel, b=layer.bias, f=activation:
                        f(torch.addmm(b.value.to(d), x.to(d), k.value.to(d))))
-        else:
-            return lambda states, training=False: model(states, training=training)
     if channels_first:
         ops.append(lambda x: x.permute(0, 2, 3, 1))
     device = model.weights[0].value.device

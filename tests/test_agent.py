@@ -100,6 +100,32 @@ def test_a_bfloat16_target_computes_what_the_mixed_precision_online_network_comp
     assert np.array_equal(stale(states).numpy(), online())
 
 
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_the_train_step_on_plain_tensorflow_ops_computes_what_the_keras_calls_compute(policy, monkeypatch):
+    """The TensorFlow step runs the networks as plain ops that round the online weights once for
+    both of its forward passes and rescale s_t once for both networks: the same bits as calling
+    the Keras models (losses, TD errors, and the weights after three steps)."""
+    from agent import backend
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        plain = build_agent(6, learning_rate=1e-3, seed=0)
+        assert backend.name() != "tensorflow" or backend._tensorflow_forward(plain.online) is not None
+        monkeypatch.setattr(backend, "_tensorflow_forward", lambda model: None)
+        called = build_agent(6, learning_rate=1e-3, seed=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    called.online.set_weights(plain.online.get_weights())
+    called.sync_target()
+    plain.sync_target()
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        batch = random_batch(rng, size=16, num_actions=6)
+        a, b = plain.learn(batch), called.learn(batch)
+        assert a.loss == b.loss and a.mean_q == b.mean_q and np.array_equal(a.td_errors, b.td_errors)
+    assert all(np.array_equal(x, y) for x, y in zip(plain.online.get_weights(), called.online.get_weights(), strict=True))
+
+
 # epsilon 1.0 shows that the optimizer's epsilon reaches the fused kernel (a tiny one would not:
 # m / (sqrt(v) + eps) then turns float rounding in near-zero gradients into visible differences).
 @pytest.mark.parametrize("clip_norm, epsilon", [(None, 1.5e-4), (0.05, 1.5e-4), (None, 1.0)])
