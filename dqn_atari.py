@@ -461,12 +461,6 @@ def setup_backend(config):
     keras.utils.set_random_seed(config.seed)
 
 
-def open_env(config, *, render):
-    """The preprocessed environment and the name of its game (recorded in weight files)."""
-    envs, game = open_envs(dataclasses.replace(config, envs=1), render=render)
-    return envs[0], game
-
-
 def open_envs(config, *, render):
     """``config.envs`` preprocessed copies of the game (seeds seed, seed + 1, ...; ``render``
     shows the first) and the name of the game (recorded in weight files)."""

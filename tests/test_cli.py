@@ -41,7 +41,7 @@ def test_help_lists_every_option():
     assert result.returncode == 0
     for flag in ("-env", "-r", "--continue", "--start", "--end", "-pre", "--steps", "--epsilon-steps",
                  "--memory-size", "--batch-size", "--gamma", "--lr", "--target-update", "--train-every",
-                 "--seed", "--out", "--play", "--save-every", "--memory-compression", "--optimizer-epsilon"):
+                 "--seed", "--out", "--play", "--save-every", "--memory-compression", "--optimizer-epsilon", "--envs"):
         assert f" {flag}" in result.stdout, flag
 
 
