@@ -35,22 +35,23 @@ def restore_precision():
     keras.mixed_precision.set_global_policy("float32")
 
 
-@pytest.mark.parametrize("precision, n_step, prioritized", [
-    ("float32", 1, False), ("bfloat16", 1, False), ("float32", 3, False), ("float32", 3, True)])
-def test_training_loop_learns_catch_to_a_near_optimal_score(tmp_path, precision, n_step, prioritized,
+@pytest.mark.parametrize("precision, n_step, prioritized, envs", [
+    ("float32", 1, False, 1), ("bfloat16", 1, False, 1), ("float32", 3, False, 2), ("float32", 3, True, 1)])
+def test_training_loop_learns_catch_to_a_near_optimal_score(tmp_path, precision, n_step, prioritized, envs,
                                                             restore_precision):
     config = dqn_atari.Config(
         env_id="Catch", steps=5_000, pre_steps=500, epsilon_start=1.0, epsilon_end=0.05,
         epsilon_steps=2_500, memory_size=5_000, memory_compression="none", batch_size=32,
         gamma=0.9, n_step=n_step, learning_rate=5e-4, target_update=250, train_every=2, save_every=50,
-        prioritized=prioritized, seed=3, precision=precision, out=str(tmp_path))
+        prioritized=prioritized, seed=3, precision=precision, out=str(tmp_path), envs=envs)
     dqn_atari.setup_backend(config)
     agent = dqn_atari.make_agent(config, num_actions=3)
     memory = dqn_atari.make_memory(config)
     files = training.RunFiles.for_env(tmp_path, config.env_id)
     before = greedy_scores(agent, 20, seed=1000).mean()
 
-    training.run_training(config, CatchEnv(BALLS), agent, memory, files, game="catch")
+    games = [CatchEnv(BALLS) for _ in range(envs)]
+    training.run_training(config, games if envs > 1 else games[0], agent, memory, files, game="catch")
 
     after = greedy_scores(agent, 20, seed=1000)
     assert after.mean() >= 0.9 * BALLS, f"greedy mean {after.mean()} (before training {before})"
