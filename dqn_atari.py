@@ -406,7 +406,7 @@ def validate(config, check_weights=True):
         raise UserError(f"--memory-size {config.memory_size} is smaller than --batch-size {config.batch_size}")
     if config.envs > 64:
         raise UserError(f"--envs {config.envs}: at most 64 copies of the game")
-    if config.memory_size // config.envs < 1_000:
+    if config.envs > 1 and config.memory_size // config.envs < 1_000:
         raise UserError(f"--memory-size {config.memory_size} leaves {config.memory_size // config.envs} "
                         f"transitions to each of the --envs {config.envs} copies: at least 1,000 each")
     if config.batch_size > 4096:

@@ -47,8 +47,7 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
     """
     from runlog import RunLogWriter
 
-    envs = list(env) if isinstance(env, (list, tuple)) else [env]
-    streams = getattr(memory, "streams", [memory])
+    envs, streams = game_copies(env), memory_streams(memory)
     policy_epsilon = epsilon_policy(config)
     progress = progress or Progress.start(config, envs, streams)
     tally = progress.tally
@@ -104,6 +103,16 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
             if stop.requested:
                 print(f"stopped at step {progress.step:,}; checkpoint {folder}; continue with --resume")
     return tally
+
+
+def game_copies(env):
+    """The game copies of a run as a list: ``env`` itself where it is one."""
+    return list(env) if isinstance(env, (list, tuple)) else [env]
+
+
+def memory_streams(memory):
+    """The replay streams of a run, one per game copy: a ``ReplayStreams``'s, or ``[memory]``."""
+    return getattr(memory, "streams", [memory])
 
 
 class Learner:
@@ -407,7 +416,7 @@ def restore_checkpoint(folder, config, agent, memory, envs, game):
     from checkpoint import CheckpointError
     from preprocessing import restore_env
 
-    envs = list(envs) if isinstance(envs, (list, tuple)) else [envs]
+    envs = game_copies(envs)
     load_weights(folder / "online.h5", agent.online, game=game)
     load_weights(folder / "target.h5", agent.target, game=game)
     if (folder / "actor.h5").exists():
@@ -438,7 +447,7 @@ def restore_checkpoint(folder, config, agent, memory, envs, game):
         memory.load(folder / "memory.npz")
     else:
         # Saved without its memory: refill it for -pre steps before learning again.
-        for stream, state in zip(getattr(memory, "streams", [memory]), progress.states):
+        for stream, state in zip(memory_streams(memory), progress.states):
             stream.start_episode(state[..., -1])
         progress.learning_starts = progress.step + config.pre_steps
     return progress

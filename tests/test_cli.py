@@ -317,3 +317,12 @@ def test_resume_refuses_a_setting_older_checkpoints_did_not_record():
         dqn_atari.resumed_config({"config": old}, cli, {"env_id", "prioritized", "resume"}, "ckpt")
     resumed = dqn_atari.resumed_config({"config": old}, dqn_atari.Config(steps=5), {"steps", "resume"}, "ckpt")
     assert resumed.prioritized is False and resumed.steps == 5 and resumed.seed == 1
+
+
+def test_the_memory_per_copy_floor_applies_to_several_copies_only():
+    import dqn_atari
+    from errors import UserError
+
+    dqn_atari.validate(dqn_atari.Config(memory_size=500))  # one game: any memory of a batch or more
+    with pytest.raises(UserError, match="--envs 2"):
+        dqn_atari.validate(dqn_atari.Config(memory_size=1500, envs=2))
