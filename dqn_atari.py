@@ -137,7 +137,7 @@ def build_parser():
                           "loop's thread (same results, slower)")
     run.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default=d.precision,
                      help="bfloat16 runs the network in mixed precision (float32 weights); auto: bfloat16 on "
-                          "CPUs with AMX units, float32 elsewhere")
+                          "CPUs with bfloat16 instructions (AMX or AVX-512 BF16), float32 elsewhere")
     run.add_argument("--no-life-loss-signal", dest="life_loss_signal", action="store_false",
                      help="do not treat a lost life as a terminal for learning")
     run.add_argument("--idle-penalty", action="store_true",

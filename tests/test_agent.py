@@ -221,7 +221,7 @@ def test_act_batch_draws_as_act_does_state_by_state_and_takes_the_greedy_ones_fr
     assert len(calls) <= 1 and sum(calls) <= len(states)
 
 
-def test_auto_precision_is_bfloat16_only_on_cpus_with_amx_units(monkeypatch):
+def test_auto_precision_is_bfloat16_only_on_cpus_with_bfloat16_instructions(monkeypatch):
     import tensorflow as tf
 
     from agent import backend
@@ -231,6 +231,8 @@ def test_auto_precision_is_bfloat16_only_on_cpus_with_amx_units(monkeypatch):
     monkeypatch.setattr(backend, "cpu_flags", lambda: frozenset({"avx512f", "amx_tile", "amx_bf16"}))
     assert backend.default_precision() == ("float32" if gpu else "bfloat16")
     monkeypatch.setattr(backend, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    assert backend.default_precision() == ("float32" if gpu else "bfloat16")
+    monkeypatch.setattr(backend, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_vnni"}))
     assert backend.default_precision() == "float32"
     monkeypatch.setattr(backend, "cpu_flags", lambda: frozenset())
     assert backend.default_precision() == "float32"
