@@ -36,12 +36,12 @@ def restore_precision():
 
 
 @pytest.mark.parametrize("precision, n_step, prioritized, envs", [
-    ("float32", 1, False, 1), ("bfloat16", 1, False, 1), ("float32", 3, False, 2), ("float32", 3, True, 1)])
+    ("float32", 1, False, 1), ("bfloat16", 1, False, 1), ("bfloat16", 3, False, 2), ("bfloat16", 3, True, 1)])
 def test_training_loop_learns_catch_to_a_near_optimal_score(tmp_path, precision, n_step, prioritized, envs,
                                                             restore_precision):
     config = dqn_atari.Config(
-        env_id="Catch", steps=5_000, pre_steps=500, epsilon_start=1.0, epsilon_end=0.05,
-        epsilon_steps=2_500, memory_size=5_000, memory_compression="none", batch_size=32,
+        env_id="Catch", steps=4_000, pre_steps=500, epsilon_start=1.0, epsilon_end=0.05,
+        epsilon_steps=2_000, memory_size=5_000, memory_compression="none", batch_size=32,
         gamma=0.9, n_step=n_step, learning_rate=5e-4, target_update=250, train_every=2, save_every=50,
         prioritized=prioritized, seed=3, precision=precision, out=str(tmp_path), envs=envs)
     dqn_atari.setup_backend(config)
