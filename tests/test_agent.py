@@ -14,6 +14,9 @@ from agent import (DQNAgent, LinearSchedule, WeightsError, build_agent, build_q_
 
 Batch = namedtuple("Batch", "s_tm1 a_tm1 r_t discount_t s_t weights")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+as_numpy = keras.ops.convert_to_numpy  # a model's output, on whichever backend runs the suite
+tensorflow_only = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                                     reason="checks the TensorFlow train step (KERAS_BACKEND is another)")
 
 
 def random_batch(rng, size=8, num_actions=4):
@@ -86,8 +89,8 @@ def test_a_bfloat16_target_computes_what_the_mixed_precision_online_network_comp
     rng = np.random.default_rng(0)
     agent.train_step(random_batch(rng))
     states = random_batch(rng).s_t
-    online = lambda: agent.online(states, training=False).numpy()  # noqa: E731
-    target = lambda: agent.target(states, training=False).numpy()  # noqa: E731
+    online = lambda: as_numpy(agent.online(states, training=False))  # noqa: E731
+    target = lambda: as_numpy(agent.target(states, training=False))  # noqa: E731
     before = target()
     assert not np.array_equal(online(), before)  # the step moved the online network, not the target
     agent.sync_target()
@@ -97,9 +100,10 @@ def test_a_bfloat16_target_computes_what_the_mixed_precision_online_network_comp
     assert np.array_equal(target(), online())
     stale = build_q_network(4, dtype="bfloat16")
     load_weights(tmp_path / "target.h5", stale)
-    assert np.array_equal(stale(states).numpy(), online())
+    assert np.array_equal(as_numpy(stale(states)), online())
 
 
+@tensorflow_only
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
 def test_the_train_step_on_plain_tensorflow_ops_computes_what_the_keras_calls_compute(policy, monkeypatch):
     """The TensorFlow step runs the networks as plain ops that round the online weights once for
@@ -110,7 +114,7 @@ def test_the_train_step_on_plain_tensorflow_ops_computes_what_the_keras_calls_co
     keras.mixed_precision.set_global_policy(policy)
     try:
         plain = build_agent(6, learning_rate=1e-3, seed=0)
-        assert backend.name() != "tensorflow" or backend._tensorflow_forward(plain.online) is not None
+        assert backend._tensorflow_forward(plain.online) is not None
         monkeypatch.setattr(backend, "_tensorflow_forward", lambda model: None)
         called = build_agent(6, learning_rate=1e-3, seed=0)
     finally:
@@ -128,6 +132,7 @@ def test_the_train_step_on_plain_tensorflow_ops_computes_what_the_keras_calls_co
 
 # epsilon 1.0 shows that the optimizer's epsilon reaches the fused kernel (a tiny one would not:
 # m / (sqrt(v) + eps) then turns float rounding in near-zero gradients into visible differences).
+@tensorflow_only
 @pytest.mark.parametrize("clip_norm, epsilon", [(None, 1.5e-4), (0.05, 1.5e-4), (None, 1.0)])
 def test_the_fast_adam_update_matches_keras_adam(clip_norm, epsilon):
     """The TensorFlow train step applies Adam with a fused kernel; a subclass of Adam takes Keras's path."""
@@ -172,7 +177,7 @@ def test_the_actor_holds_the_weights_from_before_the_latest_gradient_step():
     assert all(np.array_equal(a, b) for a, b in zip(agent.actor.get_weights(), before, strict=True))
     assert not np.array_equal(agent.actor.get_weights()[0], agent.online.get_weights()[0])
     state = batch.s_t[0]
-    assert agent.act(state, 0.0) == int(np.argmax(agent.actor(state[None]).numpy()[0]))
+    assert agent.act(state, 0.0) == int(np.argmax(as_numpy(agent.actor(state[None]))[0]))
 
 
 def test_evaluation_plays_a_float32_copy_of_the_online_network_and_leaves_the_actor_alone(mixed_bfloat16):
@@ -189,8 +194,8 @@ def test_evaluation_plays_a_float32_copy_of_the_online_network_and_leaves_the_ac
     frozen = q_function(states)
     assert all(np.array_equal(a, b) for a, b in zip(agent.actor.get_weights(), actor_before, strict=True))
     agent.sync_actor()  # now the actor holds the latest weights too: same dtype, same values
-    assert frozen.dtype == np.float32 and np.array_equal(frozen, agent.actor(states).numpy())
-    online = agent.online(states, training=False).numpy()
+    assert frozen.dtype == np.float32 and np.array_equal(frozen, as_numpy(agent.actor(states)))
+    online = as_numpy(agent.online(states, training=False))
     assert not np.array_equal(frozen, online)  # the mixed-precision online network rounds to bfloat16
     np.testing.assert_allclose(frozen, online, rtol=0.05, atol=0.05)
     agent.train_step(batch)
@@ -211,7 +216,7 @@ def test_act_batch_draws_as_act_does_state_by_state_and_takes_the_greedy_ones_fr
     agent, twin = build_agent(4, seed=2), build_agent(4, seed=2)
     twin.actor.set_weights(agent.actor.get_weights())
     states = np.random.default_rng(2).integers(0, 256, (6, 84, 84, 4), dtype=np.uint8)
-    greedy = np.argmax(agent.actor(states).numpy(), axis=1).tolist()
+    greedy = np.argmax(as_numpy(agent.actor(states)), axis=1).tolist()
     for epsilon in (0.0, 0.5, 1.0):  # the same random draws, in the same order, as one act per state
         assert agent.act_batch(states, epsilon) == [twin.act(state, epsilon) for state in states]
     assert agent.act_batch(states, 0.0) == greedy
@@ -222,16 +227,18 @@ def test_act_batch_draws_as_act_does_state_by_state_and_takes_the_greedy_ones_fr
 
 
 def test_auto_precision_is_bfloat16_only_on_cpus_with_bfloat16_instructions(monkeypatch):
-    import tensorflow as tf
-
     from agent import backend
 
     assert "fpu" in backend.cpu_flags()  # read from this machine's /proc/cpuinfo
-    gpu = bool(tf.config.list_physical_devices("GPU"))
+    with_bfloat16 = "float32"  # what JAX and PyTorch keep, and TensorFlow on a GPU
+    if backend.name() == "tensorflow":
+        import tensorflow as tf
+
+        with_bfloat16 = "float32" if tf.config.list_physical_devices("GPU") else "bfloat16"
     monkeypatch.setattr(backend, "cpu_flags", lambda: frozenset({"avx512f", "amx_tile", "amx_bf16"}))
-    assert backend.default_precision() == ("float32" if gpu else "bfloat16")
+    assert backend.default_precision() == with_bfloat16
     monkeypatch.setattr(backend, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
-    assert backend.default_precision() == ("float32" if gpu else "bfloat16")
+    assert backend.default_precision() == with_bfloat16
     monkeypatch.setattr(backend, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_vnni"}))
     assert backend.default_precision() == "float32"
     monkeypatch.setattr(backend, "cpu_flags", lambda: frozenset())
