@@ -127,8 +127,8 @@ def build_parser():
     run.add_argument("--envs", metavar="N", type=_positive, default=d.envs,
                      help="copies of the game played side by side, their actions chosen in one forward pass; "
                           "each copy keeps --memory-size / N transitions; every step of every copy counts as "
-                          "an agent step (4 copies: 3-13%% more steps/s on 2 cores, but two Pong runs with them "
-                          "(seeds 1 and 2) learned worse: README, Results)")
+                          "an agent step (4 copies: 3-13%% more steps/s on 2 cores, but on Pong, seeds 1 and 2, they "
+                          "learned more slowly than one copy: README, Results)")
     run.add_argument("--save-every", metavar="N", type=_positive, default=d.save_every, help="episodes between weight saves")
     run.add_argument("--seed", metavar="N", type=_seed, default=None, help="random seed (default: drawn and saved in the config)")
     run.add_argument("--threads", metavar="N", type=_threads, default=d.threads, help="CPU threads for the network (0: all cores)")
