@@ -30,6 +30,8 @@ import runlog
 PROG = "reward_visualizer.py"
 FIGURE_INCHES = (10, 5)
 DPI = 100
+# A legend of more entries than this goes beside the axes rather than over the curves.
+LEGEND_INSIDE_MAX = 6
 MAX_PREFIX = 100  # characters of a joined file-name stem; a file name may have 255
 
 
@@ -142,7 +144,7 @@ def plot_score_per_step(runs, window):
         if run.evaluations:
             axes.errorbar(column(run.evaluations, "step"), column(run.evaluations, "mean_score"),
                           yerr=column(run.evaluations, "std_score"), fmt="D", markersize=6, capsize=4,
-                          color=color, markeredgecolor="black", label=f"{run.label}: evaluation (mean ± std)")
+                          color=color, markeredgecolor="black")
     axes.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
     _finish(axes, _title(runs, "score against training time", window), "agent steps (actions chosen)",
             "score (points)")
@@ -180,7 +182,9 @@ def plot_loss_and_mean_q(runs, window):
         loss_axes.set_yscale("log")
     for axes in (loss_axes, q_axes):
         axes.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
-    _finish(loss_axes, "training loss", "agent steps (actions chosen)", "loss (mean per episode)")
+    # Many runs: one legend, beside the right-hand graph, instead of one over each graph.
+    _finish(loss_axes, "training loss", "agent steps (actions chosen)", "loss (mean per episode)",
+            legend=len(trained) < LEGEND_INSIDE_MAX)
     _finish(q_axes, "mean predicted Q", "agent steps (actions chosen)", "Q (clipped-reward units)")
     figure.suptitle(_title(runs, "learning signals", window))
     return figure
@@ -199,7 +203,15 @@ def _new_figure(columns=1):
 
 
 def _colored(runs):
-    return [(f"C{index % 10}", run) for index, run in enumerate(runs)]
+    """A colour of its own for each run: matplotlib's ten default colours, then tab20's twenty, then
+    colours spread over a continuous map."""
+    if len(runs) <= 10:
+        colors = [f"C{index}" for index in range(len(runs))]
+    elif len(runs) <= 20:
+        colors = [matplotlib.colormaps["tab20"](index) for index in range(len(runs))]
+    else:
+        colors = [matplotlib.colormaps["turbo"](value) for value in np.linspace(0.05, 0.95, len(runs))]
+    return list(zip(colors, runs))
 
 
 def _draw_points_and_mean(axes, x, y, window, color, label):
@@ -207,15 +219,26 @@ def _draw_points_and_mean(axes, x, y, window, color, label):
     axes.plot(x, trailing_mean(y, window), color=color, linewidth=2.2, label=label)
 
 
-def _finish(axes, title, xlabel, ylabel):
+def _finish(axes, title, xlabel, ylabel, legend=True):
+    """Titles, grid and legend: a line per run, then what the points and markers are (the markers'
+    colour is their run's)."""
     axes.set_title(title)
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.grid(True, alpha=0.35)
-    raw_points = Line2D([], [], linestyle="", marker="o", markersize=4, color="grey",
-                                         alpha=0.5, label="single episodes")
+    if not legend:
+        return
     handles, _ = axes.get_legend_handles_labels()
-    axes.legend(handles=handles + [raw_points], loc="best", fontsize="small")
+    handles.append(Line2D([], [], linestyle="", marker="o", markersize=4, color="grey", alpha=0.5,
+                          label="single episodes"))
+    if axes.containers:  # error bars: the evaluations
+        handles.append(Line2D([], [], linestyle="", marker="D", markersize=6, color="grey",
+                              markeredgecolor="black", label="evaluations (mean ± std)"))
+    if len(handles) <= LEGEND_INSIDE_MAX:
+        axes.legend(handles=handles, loc="best", fontsize="small")
+    else:
+        axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+                    fontsize="small")
 
 
 def _title(runs, what, window):

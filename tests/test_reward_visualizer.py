@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.colors
 import matplotlib.pyplot as pyplot
 import numpy as np
 import pytest
@@ -174,9 +175,36 @@ def test_evaluations_beside_the_log_are_drawn_with_error_bars():
         line, _, _ = container.lines
         np.testing.assert_allclose(line.get_xdata(), [10_000, 20_000, 30_000])
         np.testing.assert_allclose(line.get_ydata(), [-20.6, -17.2, -12.9])
-        assert "Pong-v0: evaluation (mean ± std)" in figure.axes[0].get_legend_handles_labels()[1]
+        # One legend entry for every run's evaluations: the markers take their run's colour.
+        assert line.get_color() == figure.axes[0].lines[0].get_color()
+        assert [text.get_text() for text in figure.axes[0].get_legend().get_texts()] == [
+            "Pong-v0", "single episodes", "evaluations (mean ± std)"]
     finally:
         pyplot.close(figure)
+
+
+def test_an_overlay_of_many_runs_gives_each_its_own_colour_and_a_legend_beside_the_graph(tmp_path):
+    logs = []
+    for number in range(12):
+        (tmp_path / f"run{number}").mkdir()
+        logs.append(write_trainer_like_log(tmp_path / f"run{number}" / "Pong-v0_log.txt", episodes=60, seed=number))
+    runs = reward_visualizer.load_runs(logs)
+    figures = dict(reward_visualizer.draw_graphs(runs, 10))
+    try:
+        axes = figures["score_per_step"].axes[0]
+        colors = [matplotlib.colors.to_hex(line.get_color()) for line in axes.lines]
+        assert len(colors) == len(set(colors)) == 12
+        legend = axes.get_legend()
+        assert [text.get_text() for text in legend.get_texts()] == [f"run{n}/Pong-v0" for n in range(12)] + [
+            "single episodes"]
+        figures["score_per_step"].canvas.draw()
+        legend_box, axes_box = legend.get_window_extent(), axes.get_window_extent()
+        assert legend_box.x0 >= axes_box.x1  # beside the curves, not over them
+        loss_axes, q_axes = figures["loss_and_mean_q"].axes
+        assert loss_axes.get_legend() is None and len(q_axes.get_legend().get_texts()) == 13
+    finally:
+        for figure in figures.values():
+            pyplot.close(figure)
 
 
 def test_a_header_only_evaluation_log_is_not_an_error(tmp_path, capsys):
