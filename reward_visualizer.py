@@ -182,9 +182,10 @@ def plot_loss_and_mean_q(runs, window):
         loss_axes.set_yscale("log")
     for axes in (loss_axes, q_axes):
         axes.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
-    # Many runs: one legend, beside the right-hand graph, instead of one over each graph.
+    # A legend too long to sit inside (the runs and "single episodes") is drawn once, beside the
+    # right-hand graph, instead of beside each.
     _finish(loss_axes, "training loss", "agent steps (actions chosen)", "loss (mean per episode)",
-            legend=len(trained) < LEGEND_INSIDE_MAX)
+            legend=len(trained) + 1 <= LEGEND_INSIDE_MAX)
     _finish(q_axes, "mean predicted Q", "agent steps (actions chosen)", "Q (clipped-reward units)")
     figure.suptitle(_title(runs, "learning signals", window))
     return figure
