@@ -182,10 +182,9 @@ def plot_loss_and_mean_q(runs, window):
         loss_axes.set_yscale("log")
     for axes in (loss_axes, q_axes):
         axes.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
-    # A legend too long to sit inside (the runs and "single episodes") is drawn once, beside the
-    # right-hand graph, instead of beside each.
+    # A legend too long to sit inside is drawn once, beside the right-hand graph, instead of beside each.
     _finish(loss_axes, "training loss", "agent steps (actions chosen)", "loss (mean per episode)",
-            legend=len(trained) + 1 <= LEGEND_INSIDE_MAX)
+            legend=len(_legend_handles(loss_axes)) <= LEGEND_INSIDE_MAX)
     _finish(q_axes, "mean predicted Q", "agent steps (actions chosen)", "Q (clipped-reward units)")
     figure.suptitle(_title(runs, "learning signals", window))
     return figure
@@ -221,25 +220,30 @@ def _draw_points_and_mean(axes, x, y, window, color, label):
 
 
 def _finish(axes, title, xlabel, ylabel, legend=True):
-    """Titles, grid and legend: a line per run, then what the points and markers are (the markers'
-    colour is their run's)."""
+    """Titles, grid and the legend: inside the axes while it is short, beside them when longer."""
     axes.set_title(title)
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.grid(True, alpha=0.35)
     if not legend:
         return
+    handles = _legend_handles(axes)
+    if len(handles) <= LEGEND_INSIDE_MAX:
+        axes.legend(handles=handles, loc="best", fontsize="small")
+    else:
+        axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+                    fontsize="small")
+
+
+def _legend_handles(axes):
+    """The runs' lines, then what the points and markers are (the markers' colour is their run's)."""
     handles, _ = axes.get_legend_handles_labels()
     handles.append(Line2D([], [], linestyle="", marker="o", markersize=4, color="grey", alpha=0.5,
                           label="single episodes"))
     if axes.containers:  # error bars: the evaluations
         handles.append(Line2D([], [], linestyle="", marker="D", markersize=6, color="grey",
                               markeredgecolor="black", label="evaluations (mean ± std)"))
-    if len(handles) <= LEGEND_INSIDE_MAX:
-        axes.legend(handles=handles, loc="best", fontsize="small")
-    else:
-        axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
-                    fontsize="small")
+    return handles
 
 
 def _title(runs, what, window):
