@@ -64,6 +64,9 @@ class CheckpointStore:
             shutil.rmtree(partial, ignore_errors=True)
             raise CheckpointError(f"cannot write a checkpoint in {self.folder}: "
                                   f"{error.strerror or error}") from None
+        except BaseException:  # write_files's own errors (a weights file it could not write, say)
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
         self._prune()
         return final
 

@@ -325,12 +325,13 @@ def resume(cli_config, explicit):
     from runlog import truncate_after_step, truncate_eval_after_step
 
     resolve_env_id(cli_config.env_id)
-    files = RunFiles.for_env(ensure_writable_folder(cli_config.out), cli_config.env_id)
+    files = RunFiles.for_env(Path(cli_config.out), cli_config.env_id)
     store = CheckpointStore(files.checkpoints, keep=cli_config.keep_checkpoints)
-    store.remove_partial()
     folder = store.latest()
-    if folder is None:
+    if folder is None:  # before anything is written: a mistyped --out is not created
         raise UserError(f"no complete checkpoint of {cli_config.env_id} in {store.folder}")
+    ensure_writable_folder(cli_config.out)
+    store.remove_partial()
     config = resumed_config(read_manifest(folder), with_resolved_precision(cli_config), explicit, folder)
     validate(config, check_weights=False)
     store.keep = config.keep_checkpoints

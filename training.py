@@ -95,6 +95,7 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
                     checkpoint_due |= record.episode % config.checkpoint_every == 0
                 status.update(step, epsilon, tally)
             if checkpoints and checkpoint_due:
+                count(learner.finish())  # a later copy of the round may have started one
                 warn_on_failure(write_checkpoint, checkpoints, config, agent, memory, envs, progress, game)
         count(learner.finish())
         save_weights(files.weights, agent, game)

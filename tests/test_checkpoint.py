@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from checkpoint import MANIFEST, PAUSE_BEFORE_MANIFEST, CheckpointError, CheckpointStore, read_manifest
+from errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUN = ["-env", "Pong-v0", "--memory-size", "5000", "--target-update", "300", "--seed", "0", "--lr", "0.003",
@@ -87,6 +88,58 @@ def test_a_failed_save_leaves_earlier_checkpoints_untouched(tmp_path):
         store.save(6, exploding, {})
     assert store.latest() == good and json.loads((good / MANIFEST).read_text())["step"] == 5
     assert not list(tmp_path.glob(".step-*"))
+
+    def refused(folder):  # what saving weights raises for an OSError of its own
+        (folder / "a.bin").write_bytes(b"partial")
+        raise UserError("cannot write weights")
+
+    with pytest.raises(UserError, match="cannot write weights"):
+        store.save(7, refused, {})
+    assert store.latest() == good and not list(tmp_path.glob(".step-*"))
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+
+
+def test_a_periodic_checkpoint_waits_for_the_gradient_step_in_flight(tmp_path, monkeypatch):
+    """With several game copies a later copy can start a gradient step after an earlier copy ended
+    the episode that makes a checkpoint due; the checkpoint must not read the networks mid-step.
+    Copy 0 plays 3-ball games (12 steps), copy 1 5-ball games (20), a step learns every agent step:
+    copy 0's games end on rounds where copy 1 then starts a step."""
+    import dqn_atari
+    import training
+    from catch_env import CatchEnv
+
+    config = dqn_atari.Config(
+        env_id="Catch", steps=120, pre_steps=10, epsilon_steps=100, memory_size=500,
+        memory_compression="none", train_every=1, checkpoint_every=1, save_every=1000, seed=0,
+        precision="float32", threads=1, out=str(tmp_path), envs=2)
+    dqn_atari.setup_backend(config)
+    agent, memory = dqn_atari.make_agent(config, num_actions=3), dqn_atari.make_memory(config)
+    drawn, learned = [], []
+    sample, learn = memory.sample, agent.learn
+
+    def counted_sample(*args):
+        drawn.append(1)
+        return sample(*args)
+
+    def slow_learn(batch):  # a step long enough that a checkpoint that does not wait meets it
+        time.sleep(0.01)
+        try:
+            return learn(batch)
+        finally:
+            learned.append(1)
+
+    monkeypatch.setattr(memory, "sample", counted_sample)
+    monkeypatch.setattr(agent, "learn", slow_learn)
+    written = []
+    monkeypatch.setattr(training, "write_checkpoint", lambda store, config, agent, memory, envs, progress, game:
+                        written.append((progress.step, len(drawn) - len(learned))))
+    training.run_training(config, [CatchEnv(3), CatchEnv(5)], agent, memory,
+                          training.RunFiles.for_env(tmp_path, "Catch"), game="catch", checkpoints=object())
+    assert len(written) >= 6 and written[-1][0] == 120 and len(learned) > 50
+    assert all(pending == 0 for _, pending in written), f"(step, gradient steps in flight): {written}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,7 +267,8 @@ def assert_refused(result, fragment):
 
 
 def test_resume_refuses_other_games_configurations_and_missing_checkpoints(finished_run, tmp_path):
-    assert_refused(run_cli("--resume", "--out", tmp_path), "no complete checkpoint of Pong-v0")
+    assert_refused(run_cli("--resume", "--out", tmp_path / "typo"), "no complete checkpoint of Pong-v0")
+    assert not (tmp_path / "typo").exists()
     assert_refused(run_cli(*RUN, "--resume", "--out", finished_run, "--lr", "0.001"), "learning_rate")
     assert_refused(run_cli("-env", "Breakout-v0", "--resume", "--out", finished_run),
                    "no complete checkpoint of Breakout-v0")
