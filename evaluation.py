@@ -464,13 +464,18 @@ class VideoRecorder:
         self.format = video_format(path)
         if not self.path.parent.is_dir():
             raise UserError(f"cannot record {path}: no folder {self.path.parent}")
+        if self.path.is_dir():
+            raise UserError(f"cannot record {path}: it is a folder")
         self.frames_written = 0
         self._files = contextlib.ExitStack()
         self._encoder = None
         self._size = None
 
     def __enter__(self):
-        self._temp = self._files.enter_context(atomic_file.atomic_path(self.path))
+        try:
+            self._temp = self._files.enter_context(atomic_file.atomic_path(self.path))
+        except OSError as error:
+            raise UserError(f"cannot record {self.path}: {error.strerror or error}") from None
         return self
 
     def __exit__(self, exc_type, exc, traceback):
@@ -483,7 +488,12 @@ class VideoRecorder:
         except BaseException as error:
             self._files.__exit__(type(error), error, error.__traceback__)
             raise
-        self._files.__exit__(exc_type, exc, traceback)
+        try:
+            self._files.__exit__(exc_type, exc, traceback)
+        except OSError as error:  # the rename onto path (a full disk, a folder gone)
+            if exc_type is not None:
+                raise
+            raise UserError(f"cannot record {self.path}: {error.strerror or error}") from None
         return False
 
     def add(self, frame):

@@ -157,9 +157,12 @@ class _CsvLogWriter:
             warnings.warn(f"{self.path}: cut off a torn last line left by an interrupted run", stacklevel=3)
 
     def _write_durably(self, line):
-        self._file.write(line.encode("ascii"))
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            self._file.write(line.encode("ascii"))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as error:  # a full disk: a run that cannot log stops rather than losing rows
+            raise errors.UserError(f"cannot write to {self.path}: {error.strerror or error}") from None
 
 
 class RunLogWriter(_CsvLogWriter):

@@ -318,9 +318,15 @@ def test_an_unknown_video_suffix_is_a_user_error(tmp_path, name):
         VideoRecorder(tmp_path / name)
 
 
-def test_a_video_into_a_missing_folder_is_a_user_error(tmp_path):
+def test_a_video_into_a_missing_or_unwritable_folder_or_onto_a_folder_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no folder"):
         VideoRecorder(tmp_path / "nowhere" / "game.mp4")
+    (tmp_path / "taken.mp4").mkdir()
+    with pytest.raises(UserError, match="taken.mp4: it is a folder"):
+        VideoRecorder(tmp_path / "taken.mp4")
+    with pytest.raises(UserError, match="cannot record /proc/game.mp4: "):  # no file can be made there, even by root
+        with VideoRecorder("/proc/game.mp4"):
+            pass
 
 
 def test_a_failed_recording_leaves_no_file_behind(tmp_path):

@@ -81,6 +81,19 @@ def test_each_row_is_on_disk_as_soon_as_it_is_appended(tmp_path):
         assert runlog.read_log(path) == [episode(1), episode(2)]
 
 
+def test_a_row_that_cannot_be_written_is_one_user_error(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with runlog.RunLogWriter(tmp_path / "log.txt") as writer:
+        monkeypatch.setattr(runlog.os, "fsync", full_disk)
+        with pytest.raises(errors.UserError, match=r"cannot write to .*log.txt: No space left on device"):
+            writer.append(episode(1))
+
+
 def test_reopening_appends_without_a_second_header(tmp_path):
     path = write_episodes(tmp_path / "log.txt", [episode(1)])
     write_episodes(path, [episode(2)])
