@@ -235,29 +235,30 @@ def train(config):
     validate(config)
     config = with_resolved_precision(with_drawn_seed(config))
     files = RunFiles.for_env(ensure_writable_folder(config.out), config.env_id)
-    store = CheckpointStore(files.checkpoints, keep=config.keep_checkpoints)
-    earlier_checkpoints = store.latest() is not None
-    if earlier_checkpoints and not config.continue_from:
-        raise UserError(f"{store.folder} holds checkpoints of an earlier run: continue it with --resume, "
-                        f"or move that folder away, or choose another --out")
-    earlier_files = (files.weights.exists() or files.best_weights.exists() or _has_content(files.log)
-                     or _has_content(files.evaluations))
-    if earlier_files and not config.continue_from:
-        raise UserError(f"{config.out} already holds a run of {config.env_id} ({files.log.name}, "
-                        f"{files.weights.name}): continue it with --resume or --continue "
-                        f"{files.weights}, or choose another --out")
-    if config.pre_steps >= config.steps:
-        print(f"{PROG}: warning: -pre {config.pre_steps:,} >= --steps {config.steps:,}: this run will not "
-              f"learn, only fill its memory", file=sys.stderr)
-    pieces = build_pieces(config, files)
-    if config.continue_from:
-        load_into_both_networks(pieces.agent, config.continue_from, pieces.game)
-        # only once the weights loaded: a refused run moves nothing
-        config = set_aside_earlier_run(files, config)
-    save_config(files.config, config)
-    print(f"training {config.env_id} ({pieces.envs[0].action_space.n} actions) for {config.steps:,} steps; "
-          f"log {files.log}, weights {files.weights}")
-    return pieces.run(config, files, store)
+    with run_lock(config.out, config.env_id):
+        store = CheckpointStore(files.checkpoints, keep=config.keep_checkpoints)
+        earlier_checkpoints = store.latest() is not None
+        if earlier_checkpoints and not config.continue_from:
+            raise UserError(f"{store.folder} holds checkpoints of an earlier run: continue it with --resume, "
+                            f"or move that folder away, or choose another --out")
+        earlier_files = (files.weights.exists() or files.best_weights.exists() or _has_content(files.log)
+                         or _has_content(files.evaluations))
+        if earlier_files and not config.continue_from:
+            raise UserError(f"{config.out} already holds a run of {config.env_id} ({files.log.name}, "
+                            f"{files.weights.name}): continue it with --resume or --continue "
+                            f"{files.weights}, or choose another --out")
+        if config.pre_steps >= config.steps:
+            print(f"{PROG}: warning: -pre {config.pre_steps:,} >= --steps {config.steps:,}: this run will not "
+                  f"learn, only fill its memory", file=sys.stderr)
+        pieces = build_pieces(config, files)
+        if config.continue_from:
+            load_into_both_networks(pieces.agent, config.continue_from, pieces.game)
+            # only once the weights loaded: a refused run moves nothing
+            config = set_aside_earlier_run(files, config)
+        save_config(files.config, config)
+        print(f"training {config.env_id} ({pieces.envs[0].action_space.n} actions) for {config.steps:,} steps; "
+              f"log {files.log}, weights {files.weights}")
+        return pieces.run(config, files, store)
 
 
 def with_drawn_seed(config):
@@ -331,19 +332,20 @@ def resume(cli_config, explicit):
     if folder is None:  # before anything is written: a mistyped --out is not created
         raise UserError(f"no complete checkpoint of {cli_config.env_id} in {store.folder}")
     ensure_writable_folder(cli_config.out)
-    store.remove_partial()
-    config = resumed_config(read_manifest(folder), with_resolved_precision(cli_config), explicit, folder)
-    validate(config, check_weights=False)
-    store.keep = config.keep_checkpoints
-    pieces = build_pieces(config, files)
-    progress = restore_checkpoint(folder, config, pieces.agent, pieces.memory, pieces.envs, pieces.game)
-    dropped = truncate_after_step(files.log, progress.step) if _has_content(files.log) else 0
-    if _has_content(files.evaluations):
-        truncate_eval_after_step(files.evaluations, progress.step)
-    save_config(files.config, config)
-    print(f"resuming {config.env_id} from {folder.name}: step {progress.step:,}, "
-          f"episode {progress.tally.episodes}" + (f"; dropped {dropped} log rows after it" if dropped else ""))
-    return pieces.run(config, files, store, progress)
+    with run_lock(cli_config.out, cli_config.env_id):
+        store.remove_partial()
+        config = resumed_config(read_manifest(folder), with_resolved_precision(cli_config), explicit, folder)
+        validate(config, check_weights=False)
+        store.keep = config.keep_checkpoints
+        pieces = build_pieces(config, files)
+        progress = restore_checkpoint(folder, config, pieces.agent, pieces.memory, pieces.envs, pieces.game)
+        dropped = truncate_after_step(files.log, progress.step) if _has_content(files.log) else 0
+        if _has_content(files.evaluations):
+            truncate_eval_after_step(files.evaluations, progress.step)
+        save_config(files.config, config)
+        print(f"resuming {config.env_id} from {folder.name}: step {progress.step:,}, "
+              f"episode {progress.tally.episodes}" + (f"; dropped {dropped} log rows after it" if dropped else ""))
+        return pieces.run(config, files, store, progress)
 
 
 @dataclasses.dataclass
@@ -430,6 +432,41 @@ def ensure_writable_folder(folder, what="--out folder"):
     except OSError as error:
         raise UserError(f"cannot write to {what} {folder}: {error.strerror or error}") from None
     return folder
+
+
+@contextlib.contextmanager
+def run_lock(folder, env_id):
+    """Holds ``<folder>/.<env>.lock`` while a run of ``env_id`` trains in ``folder``, so that a second
+    one there (a new run, ``--resume`` or ``--continue``) is refused instead of writing the same log,
+    checkpoints and weights. The file holds the process id and is removed when the run ends; the
+    operating system drops the lock of a process that dies."""
+    import fcntl
+
+    path = Path(folder) / f".{env_id.replace('/', '_')}.lock"
+    while True:
+        lock = open(path, "a+")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "?"
+            lock.close()
+            raise UserError(f"another run of {env_id} is training in {folder} (process {holder}): "
+                            f"wait for it to end, or choose another --out") from None
+        try:
+            if os.stat(path).st_ino == os.fstat(lock.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        lock.close()  # its holder removed that file as it ended: lock the one there now
+    try:
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        yield
+    finally:
+        path.unlink()  # while still locked, so a run waiting on this file sees it gone and retries
+        lock.close()
 
 
 @contextlib.contextmanager

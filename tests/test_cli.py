@@ -187,6 +187,26 @@ def test_a_new_run_does_not_overwrite_an_earlier_run_in_the_same_folder(tmp_path
     assert [path.name for path in tmp_path.iterdir()] == [name]
 
 
+def test_a_second_run_in_a_folder_where_one_is_training_is_refused(trained_run, tmp_path):
+    """A run holds its folder's lock while it trains: a new run, --resume or --continue of the same
+    game there is refused and writes nothing; another game may train beside it."""
+    import dqn_atari
+
+    out, _ = trained_run
+    before = {path: path.stat().st_mtime_ns for path in out.rglob("*")}
+    with dqn_atari.run_lock(tmp_path, "Pong-v0"), dqn_atari.run_lock(out, "Pong-v0"):
+        assert_user_error(run_cli("--steps", 10, "--out", tmp_path, *FAST),
+                          f"another run of Pong-v0 is training in {tmp_path} (process {os.getpid()})")
+        assert [path.name for path in tmp_path.iterdir()] == [".Pong-v0.lock"]
+        assert_user_error(run_cli("--resume", "--steps", 1200, "--out", out), "another run of Pong-v0")
+        assert_user_error(run_cli("--continue", out / "Pong-v0_weights.h5", "--steps", 10, "--out", out, *FAST),
+                          "another run of Pong-v0")
+        assert {path: path.stat().st_mtime_ns for path in out.rglob("*") if path.name != ".Pong-v0.lock"} == before
+        breakout = run_cli("-env", "Breakout-v0", "--steps", 60, "-pre", 50, "--out", tmp_path, *FAST)
+        assert breakout.returncode == 0, breakout.stderr[-2000:]
+    assert not list(tmp_path.glob(".*.lock")) and not list(out.glob(".*.lock"))
+
+
 def test_continue_in_the_folder_of_the_earlier_run_sets_its_files_aside_and_starts_a_new_log(tmp_path):
     first = run_cli("--steps", 1100, "-pre", 1000, "--out", tmp_path, *FAST)
     assert first.returncode == 0, first.stderr[-2000:]
