@@ -465,7 +465,7 @@ def run_lock(folder, env_id):
         lock.flush()
         yield
     finally:
-        path.unlink()  # while still locked, so a run waiting on this file sees it gone and retries
+        path.unlink(missing_ok=True)  # while still locked: a run that opened this file sees it gone, retries
         lock.close()
 
 
