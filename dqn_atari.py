@@ -172,13 +172,23 @@ def config_from_args(args):
     return Config(**{key: value for key, value in vars(args).items() if key in fields})
 
 
-def check_combination(parser, args):
-    """Refuses flags that would be silently ignored together (one line, exit 2)."""
+# The flags --play and --eval use; any other given with them would be ignored.
+PLAY_FIELDS = {"env_id", "render", "seed", "threads", "precision", "play", "eval", "games", "record"}
+
+
+def check_combination(parser, args, explicit):
+    """Refuses flags that would be silently ignored together (one line, exit 2); ``explicit``:
+    the fields the command line gave (:func:`explicit_fields`)."""
     if args.play and args.eval:
         parser.error("--play and --eval cannot be used together")
     playing = "--play" if args.play else "--eval" if args.eval else None
     if playing and (args.resume or args.continue_from):
         parser.error(f"{playing} plays weights and trains nothing: drop {'--resume' if args.resume else '--continue'}")
+    if playing and explicit - PLAY_FIELDS:
+        flags = {action.dest: action.option_strings[-1] for action in parser._actions}
+        field = min(explicit - PLAY_FIELDS, key=list(flags).index)
+        where = "; the summary is written beside the weights" if field == "out" and args.eval else ""
+        parser.error(f"{flags[field]} applies to training, not to {playing}{where}")
     if args.prioritized and args.envs > 1:
         parser.error("--prioritized keeps one replay memory for the whole run: use it with --envs 1")
     if args.resume and args.continue_from:
@@ -204,7 +214,8 @@ def explicit_fields(argv):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_combination(parser, args)
+    explicit = explicit_fields(argv)
+    check_combination(parser, args, explicit)
     try:
         if args.play or args.eval:
             games = args.games or (EVAL_GAMES if args.eval else 1)
@@ -212,7 +223,7 @@ def main(argv=None):
                  record=args.record)
             return 0
         if args.resume:
-            resume(config_from_args(args), explicit_fields(argv))
+            resume(config_from_args(args), explicit)
         else:
             train(config_from_args(args))
         return 0

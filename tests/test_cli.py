@@ -151,6 +151,7 @@ def test_bad_numbers_are_one_line_and_exit_2(tmp_path, args, fragment):
     (["--games", "3"], "--games applies to --play or --eval"),
     (["--record", "game.mp4"], "--record applies to --play or --eval"),
     (["--prioritized", "--envs", "2"], "--envs 1"),
+    (["--eval", "a.h5"], "--steps applies to training, not to --eval"),
 ])
 def test_flags_that_would_be_ignored_together_are_refused(tmp_path, args, fragment):
     assert_user_error(run_cli(*args, "--steps", 1, "--out", tmp_path / "new"), fragment)
@@ -169,6 +170,20 @@ def test_reward_visualizer_draws_the_log_the_trainer_wrote(trained_run, tmp_path
         header = f.read(24)
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     assert (int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")) == (1000, 500)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--eval", "w.h5", "--out", "results"], "--out applies to training, not to --eval; the summary is written "
+                                             "beside the weights"),
+    (["--play", "w.h5", "--seed", "1", "--lr", "0.001", "--memory-size", "10"], "--memory-size applies to training"),
+    (["--play", "w.h5", "--no-life-loss-signal"], "--no-life-loss-signal applies to training, not to --play"),
+])
+def test_training_flags_with_play_or_eval_are_refused_not_ignored(argv, message, capsys):
+    import dqn_atari
+
+    with pytest.raises(SystemExit) as exited:
+        dqn_atari.main(argv)
+    assert exited.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_a_flag_given_at_its_default_value_still_counts_as_given():
