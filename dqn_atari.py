@@ -151,8 +151,9 @@ def build_parser():
                         help="episodes between full checkpoints (also taken on Ctrl-C/SIGTERM and at the end)")
     safety.add_argument("--keep-checkpoints", metavar="K", type=_positive, default=d.keep_checkpoints,
                         help="complete checkpoints kept")
-    safety.add_argument("--no-save-memory", dest="save_memory", action="store_false",
-                        help="leave the replay memory out of checkpoints (a resumed run refills it)")
+    safety.add_argument("--save-memory", action=argparse.BooleanOptionalAction, default=d.save_memory,
+                        help="put the replay memory in checkpoints; --no-save-memory leaves it out (a run "
+                             "resumed from such a checkpoint refills it), and either may change on --resume")
     play = parser.add_argument_group("playing and evaluating")
     play.add_argument("--play", metavar="WEIGHTS", help="play greedily with these weights and print each score")
     play.add_argument("--eval", metavar="WEIGHTS",

@@ -311,7 +311,8 @@ def test_a_checkpoint_without_its_memory_refills_it_before_learning_again(tmp_pa
     assert first.returncode == 0, first.stderr[-2000:]
     store = CheckpointStore(tmp_path / "Pong-v0_checkpoints")
     assert not (store.latest() / "memory.npz").exists()
-    resumed = run_cli(*RUN, "-pre", 100, "--steps", 200, "--out", tmp_path, "--resume")
+    resumed = run_cli(*RUN, "-pre", 100, "--steps", 200, "--out", tmp_path, "--resume", "--save-memory")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     progress = pickle.loads((store.latest() / "progress.pkl").read_bytes())
     assert progress["step"] == 200 and progress["learning_starts"] == 150 + 100
+    assert (store.latest() / "memory.npz").exists(), "--save-memory on --resume puts the memory back in"
