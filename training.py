@@ -57,8 +57,15 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
             tally.add_learning(learned.loss, learned.mean_q)
             memory.update_priorities(batch.positions, learned.td_errors)
 
+    def evaluate(step):
+        count(learner.finish())
+        finished = evaluation.run(step, agent, stop=lambda: stop.requested)
+        progress.pending_evaluation = None if finished else step
+
     with RunLogWriter(files.log) as log, StatusLine(config.steps, progress.step) as status, \
             StopRequest() as stop, Learner(agent, threaded=config.learner == "thread") as learner:
+        if evaluation and progress.pending_evaluation is not None:  # cut short by the stop that ended a sitting
+            evaluate(progress.pending_evaluation)
         while progress.step < config.steps and not stop.requested:
             epsilon = policy_epsilon(progress.step)
             actions = agent.act_batch(progress.states, epsilon)
@@ -82,8 +89,7 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
                     count(learner.finish())
                     agent.sync_target()
                 if evaluation and evaluation.due(step):
-                    count(learner.finish())
-                    evaluation.run(step, agent)
+                    evaluate(step)
                 if terminated or truncated:
                     count(learner.finish())  # each episode's row counts the gradient steps taken while it ran
                     record = tally.finish_episode(index, step, epsilon)
@@ -176,6 +182,7 @@ class Progress:
         self.step, self.tally, self.stacks = step, tally, list(stacks)
         self.states = np.stack([stack.state for stack in self.stacks])
         self.learning_starts = learning_starts
+        self.pending_evaluation = None  # the step of an evaluation a stop request cut short
 
     @classmethod
     def start(cls, config, envs, streams):
@@ -338,6 +345,10 @@ class StatusLine:
                        f"sps {self.steps_per_second:5.0f}  loss {loss}", file=sys.stdout)
 
 
+class _EvaluationStopped(Exception):
+    """Raised between the games of a periodic evaluation when the run is asked to stop."""
+
+
 class PeriodicEvaluation:
     """``--eval-every``: a short protocol evaluation every N steps, appended to ``<env>_eval.txt``.
 
@@ -357,11 +368,25 @@ class PeriodicEvaluation:
     def due(self, step):
         return step % self.every == 0
 
-    def run(self, step, agent):
+    def run(self, step, agent, stop=None):
+        """Evaluates ``agent`` for ``step``; returns False, logging nothing, if ``stop()`` turned true
+        before its last game (Ctrl-C or SIGTERM: the run then stops without waiting for the rest,
+        and a resumed run plays this evaluation again first)."""
         import evaluation
 
-        summary = evaluation.evaluate(self.env, evaluation.greedy_policy(agent),
-                                      episodes=evaluation.TRAINING_EVAL_EPISODES, seed=self.seed)
+        games = evaluation.TRAINING_EVAL_EPISODES
+
+        def stop_between_games(number, game):
+            if stop is not None and number < games and stop():
+                raise _EvaluationStopped(number)
+
+        try:
+            summary = evaluation.evaluate(self.env, evaluation.greedy_policy(agent), episodes=games,
+                                          seed=self.seed, on_episode=stop_between_games)
+        except _EvaluationStopped as stopped:
+            print(f"evaluation at step {step:,} stopped after {stopped.args[0]} of {games} games; "
+                  f"a resumed run plays it again")
+            return False
         best_before = self._best_mean()
         evaluation.log_evaluation(self.path, summary, step)
         message = f"evaluation at step {step:,}: {summary.describe()}"
@@ -369,6 +394,7 @@ class PeriodicEvaluation:
             warn_on_failure(save_weights, self.best_weights, agent, self.game)
             message += f"; best so far, saved to {self.best_weights.name}"
         print(message)
+        return True
 
     def _best_mean(self):
         from runlog import read_eval_log
@@ -399,7 +425,7 @@ def write_checkpoint(store, config, agent, memory, envs, progress, game):
         write_bytes(folder / "progress.pkl", pickle.dumps({
             "step": progress.step, "tally": progress.tally, "stacks": progress.stacks,
             "elapsed": time.monotonic() - progress.tally.started,
-            "learning_starts": progress.learning_starts,
+            "learning_starts": progress.learning_starts, "pending_evaluation": progress.pending_evaluation,
             "envs": [env_snapshot(env) for env in envs], "agent_rng": agent.rng.bit_generator.state,
             "python_random": random.getstate(), "numpy_random": np.random.get_state()}))
 
@@ -441,6 +467,7 @@ def restore_checkpoint(folder, config, agent, memory, envs, game):
         tally = data["tally"]
         tally.started = time.monotonic() - data["elapsed"]
         progress = Progress(data["step"], tally, stacks, data["learning_starts"])
+        progress.pending_evaluation = data.get("pending_evaluation")
     except Exception as error:  # a damaged or foreign pickle can fail in any way
         raise CheckpointError(f"checkpoint {folder} cannot be restored: "
                               f"{type(error).__name__}: {error}") from None

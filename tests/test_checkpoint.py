@@ -142,6 +142,47 @@ def test_a_periodic_checkpoint_waits_for_the_gradient_step_in_flight(tmp_path, m
     assert all(pending == 0 for _, pending in written), f"(step, gradient steps in flight): {written}"
 
 
+def test_an_evaluation_cut_short_by_a_stop_is_played_again_first_when_the_run_goes_on(tmp_path, monkeypatch):
+    import dqn_atari
+    import training
+    from catch_env import CatchEnv
+
+    config = dqn_atari.Config(
+        env_id="Catch", steps=60, pre_steps=10, epsilon_steps=50, memory_size=500, memory_compression="none",
+        save_every=1000, seed=0, precision="float32", threads=1, out=str(tmp_path))
+    dqn_atari.setup_backend(config)
+    agent, memory, env = dqn_atari.make_agent(config, num_actions=3), dqn_atari.make_memory(config), CatchEnv(3)
+    files = training.RunFiles.for_env(tmp_path, "Catch")
+    stops = []
+
+    class RecordedStop(training.StopRequest):
+        def __enter__(self):
+            stops.append(self)
+            return super().__enter__()
+
+    class Evaluations:
+        calls = []
+
+        def due(self, step):
+            return step % 20 == 0
+
+        def run(self, step, agent, stop):
+            if (step, False) not in self.calls and step == 40:
+                stops[-1].requested = True  # Ctrl-C during the evaluation of step 40
+            self.calls.append((step, not stop()))
+            return not stop()
+
+    monkeypatch.setattr(training, "StopRequest", RecordedStop)
+    progress = training.Progress.start(config, [env], [memory])
+    training.run_training(config, env, agent, memory, files, game="catch", progress=progress,
+                          evaluation=Evaluations())
+    assert (progress.step, progress.pending_evaluation) == (40, 40)
+    training.run_training(config, env, agent, memory, files, game="catch", progress=progress,
+                          evaluation=Evaluations())
+    assert Evaluations.calls == [(20, True), (40, False), (40, True), (60, True)]
+    assert (progress.step, progress.pending_evaluation) == (60, None)
+
+
 # ---------------------------------------------------------------------------------------------
 # The real command line
 

@@ -416,3 +416,27 @@ def test_training_evaluations_keep_the_weights_of_the_best_one(tmp_path, monkeyp
     assert [record.mean_score for record in runlog.read_eval_log(files.evaluations)] == [-20.0, -5.0, -12.0]
     resumed = PeriodicEvaluation(config, files, env=None, game="pong")  # competes with the log's past
     assert evaluate_marked(resumed, 400, 4.0) == 4.0  # 3 beats -5
+
+
+def test_a_stop_request_ends_a_training_evaluation_between_games_and_logs_nothing(tmp_path, monkeypatch):
+    from agent import build_agent
+    from training import PeriodicEvaluation, RunFiles
+
+    files = RunFiles.for_env(tmp_path, "Pong-v0")
+    played = []
+
+    def ten_games(*args, on_episode, **kwargs):
+        for number in range(1, evaluation.TRAINING_EVAL_EPISODES + 1):
+            played.append(number)
+            on_episode(number, None)
+        return pong_summary(scores=(-20.0,))
+
+    monkeypatch.setattr(evaluation, "evaluate", ten_games)
+    periodic = PeriodicEvaluation(type("Config", (), {"eval_every": 100, "seed": 0}), files, env=None, game="pong")
+    agent = build_agent(6)
+    assert periodic.run(100, agent, stop=lambda: len(played) >= 3) is False
+    assert played == [1, 2, 3] and not files.evaluations.exists() and not files.best_weights.exists()
+    played.clear()
+    assert periodic.run(100, agent, stop=lambda: played[-1] == 10) is True
+    assert played == list(range(1, 11)), "a stop after the last game lets the evaluation count"
+    assert [record.step for record in runlog.read_eval_log(files.evaluations)] == [100]
