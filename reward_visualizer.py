@@ -24,6 +24,7 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.lines import Line2D
 
+import atomic_file
 import errors
 import runlog
 
@@ -55,7 +56,7 @@ def trailing_mean(values, window):
     if values.size == 0:
         return values
     sums = np.convolve(values, np.ones(min(window, values.size)))[: values.size]
-    counts = np.minimum(np.arange(1, len(values) + 1), window)
+    counts = np.minimum(np.arange(1, len(values) + 1), min(window, values.size))
     return sums / counts
 
 
@@ -268,8 +269,10 @@ def draw_graphs(runs, window):
 
 
 def _save(figure, path):
+    """Writes the figure atomically: a failed write (a full disk) leaves the earlier graph whole."""
     try:
-        figure.savefig(path)
+        with atomic_file.atomic_path(path) as temp:
+            figure.savefig(temp, format=Path(path).suffix[1:])
     except OSError as error:
         raise errors.UserError(f"{path}: cannot write: {error.strerror}") from None
     return path

@@ -1,4 +1,5 @@
 """reward_visualizer.py: readable graphs from run logs, and one clear line for every bad input."""
+import os
 import re
 import shutil
 import struct
@@ -71,6 +72,7 @@ def test_trailing_mean_by_hand():
 
 def test_trailing_mean_with_a_window_longer_than_the_run_averages_what_there_is():
     np.testing.assert_allclose(trailing_mean([2, 4, 9], 50), [2, 3, 5])
+    np.testing.assert_allclose(trailing_mean([2, 4, 9], 2**63), [2, 3, 5])  # past a C long
     assert trailing_mean([], 5).shape == (0,)
 
 
@@ -326,6 +328,25 @@ def test_real_process_exits_2_without_a_traceback(tmp_path):
     result = run_cli_in_fresh_python("-f", str(tmp_path / "missing_log.txt"))
     assert result.returncode == 2
     assert result.stderr == f"reward_visualizer.py: error: {tmp_path / 'missing_log.txt'}: no such file\n"
+
+
+def test_a_failed_write_leaves_the_earlier_graph_whole(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import matplotlib.figure
+
+    assert main(["-f", str(PONG_LOG), "-a", "5", "-o", str(tmp_path)]) == 0
+    earlier = {path: path.read_bytes() for path in tmp_path.iterdir()}
+    capsys.readouterr()
+
+    def disk_full(figure, path, **kwargs):
+        Path(path).write_bytes(b"\x89PNG half")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", disk_full)
+    assert main(["-f", str(PONG_LOG), "-a", "5", "-o", str(tmp_path)]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert {path: path.read_bytes() for path in tmp_path.iterdir()} == earlier
 
 
 def test_a_window_far_longer_than_the_run_costs_no_memory(tmp_path, capsys):
