@@ -4,8 +4,17 @@ A snapshot holds the emulator's state with its random number generator (so stick
 repeat), the env's own RNG (used by no-op starts) and the few counters our wrappers keep
 (declared by each wrapper as ``snapshot_fields``). Restoring it into an env made by
 ``make_env`` with the same id continues the game frame for frame.
+
+One piece is not in the ALE's saved state: the action it applied last, which a sticky action
+repeats. ``restore_env`` plays the action last sent to the emulator (``ActionRepeat`` keeps it)
+until the ALE has taken it, then restores the state. That is the applied action unless the
+previous action stuck on every frame of the last step (probability 0.25 ** 4 with a new action).
 """
 import pickle
+
+# Frames of the last action played before restoring: each has a 0.75 chance (sticky actions
+# at 0.25) to make it the ALE's applied action, so 40 leave a chance of 0.25 ** 40 it is not.
+PRIME_FRAMES = 40
 
 
 def env_snapshot(env):
@@ -21,6 +30,10 @@ def env_snapshot(env):
 def restore_env(env, snapshot):
     """Puts ``env`` back into the state ``env_snapshot`` recorded."""
     atari = env.unwrapped
+    last_actions = [fields["_last_action"] for fields in snapshot["wrappers"] if "_last_action" in fields]
+    if last_actions:  # the state restored below overwrites all these frames did but the applied action
+        for _ in range(PRIME_FRAMES):
+            atari.ale.act(atari._action_set[last_actions[0]])
     atari.ale.restoreState(pickle.loads(snapshot["emulator"]))
     atari.np_random.bit_generator.state = snapshot["np_random"]
     wrappers = _wrappers(env)

@@ -26,12 +26,22 @@ class ActionRepeat(gym.Wrapper, RecordConstructorArgs):
     per step, as the ALE does.
     """
 
+    # The action last sent to the emulator: with sticky actions the ALE repeats it, and its saved
+    # state does not hold it (see preprocessing.snapshot).
+    snapshot_fields = ("_last_action",)
+
     def __init__(self, env, frames_per_action=4):
         RecordConstructorArgs.__init__(self, frames_per_action=frames_per_action)
         super().__init__(env)
         self.frames_per_action = frames_per_action
+        self._last_action = 0
+
+    def reset(self, **kwargs):
+        self._last_action = 0  # the ALE's reset and the no-op starts under this wrapper leave NOOP
+        return self.env.reset(**kwargs)
 
     def step(self, action):
+        self._last_action = action
         total_reward, previous, frame = 0.0, None, None
         for _ in range(self.frames_per_action):
             previous = frame
