@@ -116,7 +116,8 @@ def build_parser():
     run.add_argument("--optimizer", choices=("adam", "rmsprop"), default=d.optimizer,
                      help="rmsprop with --lr 0.00025 is the Nature paper's")
     run.add_argument("--optimizer-epsilon", metavar="EPS", type=_positive_float, default=None,
-                     help="the optimizer's epsilon, added to the root of its second moment "
+                     help="the optimizer's epsilon, added to the root of Adam's second moment, under "
+                          "the root of RMSprop's centered one "
                           "(default: 1.5e-4 for adam as Dopamine, 0.01 for rmsprop as the Nature paper; "
                           "PyTorch's and Keras's own default is 1e-8 and 1e-7)")
     run.add_argument("--loss", choices=("huber", "logcosh", "mse"), default=d.loss, help="TD loss")

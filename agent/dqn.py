@@ -120,7 +120,9 @@ def make_optimizer(name, learning_rate, clip_norm=None, epsilon=None):
     epsilon = OPTIMIZER_EPSILON[name] if epsilon is None else epsilon
     if name == "adam":
         return keras.optimizers.Adam(learning_rate, epsilon=epsilon, global_clipnorm=clip_norm)
-    return keras.optimizers.RMSprop(learning_rate, rho=0.95, epsilon=epsilon, global_clipnorm=clip_norm)
+    # DeepMind's RMSProp (Graves 2013), as in the Nature DQN's code: centered, the epsilon under the root.
+    return keras.optimizers.RMSprop(learning_rate, rho=0.95, epsilon=epsilon, centered=True,
+                                    global_clipnorm=clip_norm)
 
 
 def build_agent(num_actions, *, loss="huber", optimizer="adam", learning_rate=1e-4,

@@ -249,6 +249,11 @@ def test_gradient_norm_clipping_and_optimizers_are_selectable():
     assert make_optimizer("adam", 1e-4, clip_norm=10.0).global_clipnorm == 10.0
     rmsprop = make_optimizer("rmsprop", 0.00025)
     assert isinstance(rmsprop, keras.optimizers.RMSprop) and float(rmsprop.learning_rate) == pytest.approx(0.00025)
+    weight, gradient = keras.Variable(np.zeros(2, np.float32)), np.array([0.5, -2.0], np.float32)
+    rmsprop.apply([keras.ops.convert_to_tensor(gradient)], [weight])
+    # The Nature DQN's update: g2 = 0.95 g2 + 0.05 dw^2, g = 0.95 g + 0.05 dw, dw / sqrt(g2 - g^2 + 0.01)
+    nature = -0.00025 * gradient / np.sqrt(0.05 * gradient**2 - (0.05 * gradient) ** 2 + 0.01)
+    np.testing.assert_allclose(as_numpy(weight), nature, rtol=1e-5)
     for loss in ("huber", "logcosh", "mse"):
         agent = DQNAgent(build_q_network(4), build_q_network(4), make_optimizer("adam", 1e-4), loss=loss)
         assert np.isfinite(agent.train_step(random_batch(np.random.default_rng(2)))[0])
