@@ -60,12 +60,11 @@ class CheckpointStore:
                 shutil.rmtree(final)  # an incomplete folder of the same step
             os.rename(partial, final)
             fsync_path(self.folder)
-        except OSError as error:
+        except BaseException as error:  # also write_files's own (a weights file it could not write, say)
             shutil.rmtree(partial, ignore_errors=True)
-            raise CheckpointError(f"cannot write a checkpoint in {self.folder}: "
-                                  f"{error.strerror or error}") from None
-        except BaseException:  # write_files's own errors (a weights file it could not write, say)
-            shutil.rmtree(partial, ignore_errors=True)
+            if isinstance(error, OSError):
+                raise CheckpointError(f"cannot write a checkpoint in {self.folder}: "
+                                      f"{error.strerror or error}") from None
             raise
         self._prune()
         return final

@@ -55,8 +55,9 @@ def trailing_mean(values, window):
     values = np.asarray(values, dtype=np.float64)
     if values.size == 0:
         return values
-    sums = np.convolve(values, np.ones(min(window, values.size)))[: values.size]
-    counts = np.minimum(np.arange(1, len(values) + 1), min(window, values.size))
+    window = min(window, values.size)  # also keeps a huge window within numpy's integers
+    sums = np.convolve(values, np.ones(window))[: values.size]
+    counts = np.minimum(np.arange(1, values.size + 1), window)
     return sums / counts
 
 
