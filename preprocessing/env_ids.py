@@ -18,8 +18,9 @@ def resolve_env_id(env_id):
 
     Explicit ids come back unchanged (``Pong-v0``, ``PongNoFrameskip-v4``, ``ALE/Pong-v5``).
     A name without a version gets its namespace's newest version, and a bare name the modern
-    ``ALE/`` one: ``Pong`` -> ``ALE/Pong-v5``, ``ALE/Breakout`` -> ``ALE/Breakout-v5``. The CLI
-    prints the result when it differs from what the user typed.
+    ``ALE/`` one where it has one: ``Pong`` -> ``ALE/Pong-v5``, ``ALE/Breakout`` ->
+    ``ALE/Breakout-v5``, ``PongNoFrameskip`` -> ``PongNoFrameskip-v4``. The CLI prints the
+    result when it differs from what the user typed.
     """
     gym.register_envs(ale_py)
     if not isinstance(env_id, str):
@@ -41,6 +42,8 @@ def _with_version(env_id):
         return env_id
     if version is not None:
         return env_id
-    namespace = namespace or MODERN_NAMESPACE
-    newest = find_highest_version(namespace, name)
-    return env_id if newest is None else get_env_id(namespace, name, newest)
+    for candidate in [namespace] if namespace else [MODERN_NAMESPACE, None]:
+        newest = find_highest_version(candidate, name)
+        if newest is not None:
+            return get_env_id(candidate, name, newest)
+    return env_id

@@ -125,6 +125,8 @@ def test_a_random_pong_v0_episode_loses_exactly_21_points():
         ("PongNoFrameskip-v4", "PongNoFrameskip-v4"),
         ("Pong", "ALE/Pong-v5"),
         ("ALE/Breakout", "ALE/Breakout-v5"),
+        ("PongNoFrameskip", "PongNoFrameskip-v4"),
+        ("SpaceInvadersNoFrameskip", "SpaceInvadersNoFrameskip-v4"),
     ],
 )
 def test_ids_users_type_resolve_to_explicit_ids(typed, resolved):
