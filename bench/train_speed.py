@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import dqn_atari  # noqa: E402
 import training  # noqa: E402
+from errors import UserError  # noqa: E402
 
 
 class Timed:
@@ -69,18 +70,20 @@ def median_ms(seconds):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="Pong-v0")
-    parser.add_argument("--warmup", type=int, default=1_000, help="steps before timing (learning from step 500)")
-    parser.add_argument("--steps", type=int, default=4_000, help="timed steps")
-    parser.add_argument("--threads", type=int, default=dqn_atari.Config.threads)
+    parser.add_argument("--warmup", type=dqn_atari._count, default=1_000, help="steps before timing (learning from step 500)")
+    parser.add_argument("--steps", type=dqn_atari._positive, default=4_000, help="timed steps (at least 2)")
+    parser.add_argument("--threads", type=dqn_atari._threads, default=dqn_atari.Config.threads)
     parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"),
                         default=dqn_atari.Config.precision)
     parser.add_argument("--learner", choices=("thread", "main"), default=dqn_atari.Config.learner)
     parser.add_argument("--memory-compression", default=dqn_atari.Config.memory_compression)
-    parser.add_argument("--train-every", type=int, default=dqn_atari.Config.train_every)
-    parser.add_argument("--n-step", type=int, default=dqn_atari.Config.n_step)
+    parser.add_argument("--train-every", type=dqn_atari._positive, default=dqn_atari.Config.train_every)
+    parser.add_argument("--n-step", type=dqn_atari._positive, default=dqn_atari.Config.n_step)
     parser.add_argument("--prioritized", action="store_true", help="prioritized replay")
-    parser.add_argument("--envs", type=int, default=dqn_atari.Config.envs, help="copies of the game side by side")
+    parser.add_argument("--envs", type=dqn_atari._positive, default=dqn_atari.Config.envs, help="copies of the game side by side")
     args = parser.parse_args()
+    if args.steps < 2:
+        parser.error("--steps: the first timed step starts the clock, so time at least 2")
     # Epsilon at its final 0.01 after the pre-fill: nearly every step runs the network, as late in a run.
     config = dqn_atari.Config(env_id=args.env, pre_steps=500, memory_size=100_000, seed=0,
                               epsilon_start=0.01, epsilon_end=0.01,
@@ -120,4 +123,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserError as error:
+        print(f"{Path(__file__).name}: error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -48,3 +48,14 @@ def test_replay_memory_bench_fills_samples_and_prints_its_figures():
     assert 1.0 < number(figures["compression_ratio"]) < 1000
     for name in ("bytes_per_transition", "add_us", "sample_ms", "rss_gb_at_1M"):
         assert math.isfinite(number(figures[name])) and number(figures[name]) > 0, name
+
+
+def test_benchmarks_refuse_sizes_they_cannot_time_in_one_line():
+    for args in (["bench/train_speed.py", "--steps", 1], ["bench/train_speed.py", "--steps", 0],
+                 ["bench/train_speed.py", "--env", "Pongg"],
+                 ["-m", "bench.replay_memory", "--play-steps", 0], ["-m", "bench.replay_memory", "--transitions", 1, "--play-steps", 10],
+                 ["-m", "bench.replay_memory", "--game", "Pongg"]):
+        result = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=REPO_ROOT,
+                                timeout=120)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (args, result.stderr[-2000:])
+        assert len(result.stderr.strip().splitlines()[-1]) > 0 and "error" in result.stderr, args
