@@ -104,8 +104,14 @@ def load_runs(log_paths):
     runs = []
     for path, label in zip(log_paths, run_labels(log_paths)):
         episodes = tuple(runlog.read_log(path))
-        runs.append(Run(label, game_name(path), episodes, _read_evaluations(eval_log_path(path))))
+        runs.append(Run(_printable(label), _printable(game_name(path)), episodes,
+                        _read_evaluations(eval_log_path(path))))
     return runs
+
+
+def _printable(text):
+    """``text`` with the bytes of a file name that are not UTF-8 shown as U+FFFD, which the fonts can draw."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _read_evaluations(path):

@@ -377,3 +377,12 @@ def test_a_name_that_is_not_a_plain_file_name_gives_exit_2(capsys, name):
         main(["-f", str(PONG_LOG), "-n", name])
     assert raised.value.code == 2
     assert capsys.readouterr().err.startswith("reward_visualizer.py: error: argument -n/--name")
+
+
+def test_a_log_whose_file_name_is_not_utf8_is_drawn_with_a_replacement_character(tmp_path, capsys):
+    log = tmp_path / os.fsdecode(b"Pong\xff_log.txt")
+    shutil.copy(PONG_LOG, log)
+    (run,) = reward_visualizer.load_runs([log])
+    assert run.game == run.label == "Pong\N{REPLACEMENT CHARACTER}"
+    assert main(["-f", str(log), "-a", "5", "-o", str(tmp_path / "graphs")]) == 0
+    assert_graphs_written(capsys.readouterr().out, tmp_path / "graphs", "Pong", 5)
