@@ -173,27 +173,31 @@ def plot_score_per_greedy_share(runs, window):
 
 
 def plot_loss_and_mean_q(runs, window):
-    """Loss and mean Q against agent steps, side by side; None when no run has trained yet."""
+    """Loss and mean Q against agent steps, side by side. Before any run has trained the axes say so:
+    the graph is still written, so that one drawn from an earlier run of that name never stays behind."""
     trained = [(color, run) for color, run in _colored(runs)
                if np.isfinite(column(run.episodes, "loss")).any()]
-    if not trained:
-        return None
     figure, (loss_axes, q_axes) = _new_figure(columns=2)
+    if not trained:
+        for axes in (loss_axes, q_axes):
+            axes.text(0.5, 0.5, "no gradient step logged yet\n(learning starts after the -pre steps)",
+                      ha="center", va="center", transform=axes.transAxes)
     for color, run in trained:
         for axes, name in ((loss_axes, "loss"), (q_axes, "mean_q")):
             values = column(run.episodes, name)
             present = np.isfinite(values)
             _draw_points_and_mean(axes, column(run.episodes, "step")[present], values[present], window, color,
                                   run.label)
-    losses = np.concatenate([column(run.episodes, "loss") for _, run in trained])
-    if (losses[np.isfinite(losses)] > 0).all():
+    losses = np.concatenate([column(run.episodes, "loss") for _, run in trained] or [[]])
+    if trained and (losses[np.isfinite(losses)] > 0).all():
         loss_axes.set_yscale("log")
     for axes in (loss_axes, q_axes):
         axes.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
     # A legend too long to sit inside is drawn once, beside the right-hand graph, instead of beside each.
     _finish(loss_axes, "training loss", "agent steps (actions chosen)", "loss (mean per episode)",
-            legend=len(_legend_handles(loss_axes)) <= LEGEND_INSIDE_MAX)
-    _finish(q_axes, "mean predicted Q", "agent steps (actions chosen)", "Q (clipped-reward units)")
+            legend=trained and len(_legend_handles(loss_axes)) <= LEGEND_INSIDE_MAX)
+    _finish(q_axes, "mean predicted Q", "agent steps (actions chosen)", "Q (clipped-reward units)",
+            legend=bool(trained))
     figure.suptitle(_title(runs, "learning signals", window))
     return figure
 
@@ -270,9 +274,8 @@ def output_prefix(runs, name=None):
 
 
 def draw_graphs(runs, window):
-    """Every graph that has data, as ``[(graph name, pyplot figure)]``; the caller closes them."""
-    figures = [(name, plot(runs, window)) for name, plot in GRAPHS]
-    return [(name, figure) for name, figure in figures if figure is not None]
+    """Every graph, as ``[(graph name, pyplot figure)]``; the caller closes them."""
+    return [(name, plot(runs, window)) for name, plot in GRAPHS]
 
 
 def _save(figure, path):
