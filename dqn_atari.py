@@ -118,7 +118,8 @@ def build_parser():
     run.add_argument("--optimizer-epsilon", metavar="EPS", type=_positive_float, default=None,
                      help="the optimizer's epsilon, added to the root of Adam's second moment, under "
                           "the root of RMSprop's centered one "
-                          "(default: 1.5e-4 for adam as Dopamine, 0.01 for rmsprop as the Nature paper; "
+                          "(default: 1.5e-4 for adam as Dopamine; 0.01 / 32**2 for rmsprop, the Nature paper's 0.01 "
+                          "for its loss summed over 32 transitions, ours being their mean, as DQN Zoo; "
                           "PyTorch's and Keras's own default is 1e-8 and 1e-7)")
     run.add_argument("--loss", choices=("huber", "logcosh", "mse"), default=d.loss, help="TD loss")
     run.add_argument("--clip-norm", metavar="NORM", type=_positive_float, default=None, help="clip gradients to this global norm")

@@ -9,8 +9,11 @@ from agent import backend
 from agent.learning import LOSSES, double_dqn_loss
 from agent.network import build_q_network
 
-# Each optimizer's default epsilon: Dopamine's 1.5e-4 for Adam, the Nature paper's 0.01 for RMSprop.
-OPTIMIZER_EPSILON = {"adam": 1.5e-4, "rmsprop": 0.01}
+# Each optimizer's default epsilon: Dopamine's 1.5e-4 for Adam; for RMSprop the Nature DQN's 0.01, which
+# its code added to the second moment of a gradient summed over a batch of 32. Our loss is the batch's
+# mean, whose gradient is 1/32 of that sum, so the same update needs 0.01 / 32**2 (as DQN Zoo sets it).
+NATURE_BATCH_SIZE = 32
+OPTIMIZER_EPSILON = {"adam": 1.5e-4, "rmsprop": 0.01 / NATURE_BATCH_SIZE**2}
 OPTIMIZERS = tuple(OPTIMIZER_EPSILON)
 
 

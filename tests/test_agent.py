@@ -162,7 +162,7 @@ def test_the_fast_adam_update_matches_keras_adam(clip_norm, epsilon):
 
 
 @pytest.mark.parametrize("name, epsilon, expected", [
-    ("adam", None, 1.5e-4), ("adam", 1e-8, 1e-8), ("rmsprop", None, 0.01), ("rmsprop", 1e-5, 1e-5)])
+    ("adam", None, 1.5e-4), ("adam", 1e-8, 1e-8), ("rmsprop", None, 0.01 / 32**2), ("rmsprop", 1e-5, 1e-5)])
 def test_the_optimizer_epsilon_has_a_default_per_optimizer_and_can_be_set(name, epsilon, expected):
     agent = build_agent(4, optimizer=name, optimizer_epsilon=epsilon)
     assert agent.optimizer.epsilon == pytest.approx(expected)
@@ -249,11 +249,14 @@ def test_gradient_norm_clipping_and_optimizers_are_selectable():
     assert make_optimizer("adam", 1e-4, clip_norm=10.0).global_clipnorm == 10.0
     rmsprop = make_optimizer("rmsprop", 0.00025)
     assert isinstance(rmsprop, keras.optimizers.RMSprop) and float(rmsprop.learning_rate) == pytest.approx(0.00025)
-    weight, gradient = keras.Variable(np.zeros(2, np.float32)), np.array([0.5, -2.0], np.float32)
+    # Gradients of the batch-mean loss, small as they are in training: the epsilon must not swamp them.
+    weight, gradient = keras.Variable(np.zeros(3, np.float32)), np.array([5e-4, -2e-3, 1e-5], np.float32)
     rmsprop.apply([keras.ops.convert_to_tensor(gradient)], [weight])
-    # The Nature DQN's update: g2 = 0.95 g2 + 0.05 dw^2, g = 0.95 g + 0.05 dw, dw / sqrt(g2 - g^2 + 0.01)
-    nature = -0.00025 * gradient / np.sqrt(0.05 * gradient**2 - (0.05 * gradient) ** 2 + 0.01)
-    np.testing.assert_allclose(as_numpy(weight), nature, rtol=1e-5)
+    # The Nature DQN's code on the same batch of 32: dw is the gradient of the summed loss, 32 times ours;
+    # g2 = 0.95 g2 + 0.05 dw^2, g = 0.95 g + 0.05 dw, update -lr * dw / sqrt(g2 - g^2 + 0.01)
+    summed = 32 * gradient.astype(np.float64)
+    nature = -0.00025 * summed / np.sqrt(0.05 * summed**2 - (0.05 * summed) ** 2 + 0.01)
+    np.testing.assert_allclose(as_numpy(weight), nature, rtol=1e-4)
     for loss in ("huber", "logcosh", "mse"):
         agent = DQNAgent(build_q_network(4), build_q_network(4), make_optimizer("adam", 1e-4), loss=loss)
         assert np.isfinite(agent.train_step(random_batch(np.random.default_rng(2)))[0])
