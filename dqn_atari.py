@@ -373,8 +373,13 @@ class Pieces:
     evaluation: object
 
     def run(self, config, files, store, progress=None):
-        return run_training(config, self.envs, self.agent, self.memory, files, game=self.game,
-                            checkpoints=store, progress=progress, evaluation=self.evaluation)
+        """Trains, then closes the games (a window opened by -r goes with them)."""
+        try:
+            return run_training(config, self.envs, self.agent, self.memory, files, game=self.game,
+                                checkpoints=store, progress=progress, evaluation=self.evaluation)
+        finally:
+            for env in self.envs + ([self.evaluation.env] if self.evaluation else []):
+                env.close()
 
 
 def build_pieces(config, files):
@@ -597,14 +602,15 @@ def play(config, weights, *, games, protocol, record=None):
     config = with_resolved_precision(with_drawn_seed(config))
     setup_backend(config)
     render_mode = "human" if config.render and display_available(suggest_record=True) else None
-    with native_stderr_silenced():
-        env = evaluation.make_eval_env(config.env_id, seed=config.seed, render_mode=render_mode)
-    agent = make_agent(config, env.action_space.n)
-    from agent import load_weights
-
-    load_weights(weights, agent.online, game=evaluation.game_name(env))
     rules = {} if protocol else {"epsilon": 0.0, "max_frames": None}
     with contextlib.ExitStack() as stack:
+        with native_stderr_silenced():
+            env = evaluation.make_eval_env(config.env_id, seed=config.seed, render_mode=render_mode)
+        stack.callback(env.close)
+        agent = make_agent(config, env.action_space.n)
+        from agent import load_weights
+
+        load_weights(weights, agent.online, game=evaluation.game_name(env))
         recorder = stack.enter_context(evaluation.VideoRecorder(record)) if record else None
         summary = evaluation.evaluate(
             env, evaluation.greedy_policy(agent), episodes=games, seed=config.seed, recorder=recorder,
@@ -615,7 +621,6 @@ def play(config, weights, *, games, protocol, record=None):
         print(f"video of game 1: {record}")
     if protocol:
         print(f"summary: {evaluation.write_new_summary(weights, summary)}")
-    env.close()
     return summary
 
 

@@ -361,3 +361,37 @@ def test_the_memory_per_copy_floor_applies_to_several_copies_only():
     dqn_atari.validate(dqn_atari.Config(memory_size=500))  # one game: any memory of a batch or more
     with pytest.raises(UserError, match="--envs 2"):
         dqn_atari.validate(dqn_atari.Config(memory_size=1500, envs=2))
+
+
+def test_the_games_are_closed_when_training_ends_and_when_play_fails(tmp_path, monkeypatch):
+    import dqn_atari
+    import evaluation
+    import preprocessing
+
+    opened = []
+
+    def closing_spy(make):
+        def make_and_watch(*args, **kwargs):
+            env = make(*args, **kwargs)
+            close = env.close
+            entry = {"id": args[0], "closed": False}
+            opened.append(entry)
+
+            def watched_close():
+                entry["closed"] = True
+                close()
+
+            env.close = watched_close
+            return env
+        return make_and_watch
+
+    monkeypatch.setattr(preprocessing, "make_env", closing_spy(preprocessing.make_env))
+    monkeypatch.setattr(evaluation, "make_eval_env", closing_spy(evaluation.make_eval_env))
+    out = tmp_path / "run"
+    assert dqn_atari.main(["-env", "Pong-v0", "--steps", "60", "-pre", "50", "--envs", "2", "--eval-every", "60",
+                           "--out", str(out), *FAST]) == 0
+    assert len(opened) == 3 and all(entry["closed"] for entry in opened), opened
+    corrupt = tmp_path / "Pong-v0_weights.h5"
+    corrupt.write_bytes(b"not weights")
+    assert dqn_atari.main(["-env", "Pong-v0", "--play", str(corrupt), "--seed", "0"]) == 2
+    assert len(opened) == 4 and opened[-1]["closed"], opened
