@@ -143,7 +143,8 @@ def build_parser():
     run.add_argument("--no-life-loss-signal", dest="life_loss_signal", action="store_false",
                      help="do not treat a lost life as a terminal for learning")
     run.add_argument("--idle-penalty", action="store_true",
-                     help="reward -1 after 30 decisions without moving at the start of a round (learning only)")
+                     help="reward -1 after every 30 decisions without moving at the start of a round, "
+                          "until the first move (learning only)")
     run.add_argument("--out", metavar="DIR", default=d.out, help="folder for the log, weights and configuration")
     safety = parser.add_argument_group("checkpoints and resuming")
     safety.add_argument("--resume", action="store_true",
@@ -212,6 +213,14 @@ def explicit_fields(argv):
     for action in parser._actions:
         action.default = argparse.SUPPRESS
     return set(vars(parser.parse_args(argv)))
+
+
+def flag_name(field):
+    """How the command line spells a Config field: ``learning_rate`` -> ``--lr``."""
+    for action in build_parser()._actions:
+        if action.dest == field and action.option_strings:
+            return next((flag for flag in action.option_strings if flag.startswith("--")), action.option_strings[0])
+    return field
 
 
 def main(argv=None):
@@ -405,8 +414,9 @@ def resumed_config(manifest, cli_config, explicit, folder):
     for key in sorted((explicit & known) - RESUMABLE_OVERRIDES):
         made_with = saved.get(key, getattr(defaults, key))
         if made_with != getattr(cli_config, key):
-            raise UserError(f"checkpoint {folder} was made with {key}={made_with!r}, but this command "
-                            f"asks for {getattr(cli_config, key)!r}; only {', '.join(sorted(RESUMABLE_OVERRIDES))} may change")
+            may_change = ", ".join(sorted(flag_name(field) for field in RESUMABLE_OVERRIDES))
+            raise UserError(f"checkpoint {folder} was made with {flag_name(key)} {made_with!r}, but this command "
+                            f"asks for {getattr(cli_config, key)!r}; only {may_change} may change")
     overrides = {key: getattr(cli_config, key) for key in (RESUMABLE_OVERRIDES & explicit) | {"out"}}
     return dataclasses.replace(Config(**{k: v for k, v in saved.items() if k in known}), **overrides)
 

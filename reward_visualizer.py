@@ -5,7 +5,7 @@
 
 Draws score per episode, score against agent steps (with the evaluations from ``<game>_eval.txt``
 beside the log, if any), score against the share of greedy actions (1 - epsilon, so it reads left to
-right), and loss / mean Q when the log has them. Each graph shows faint per-episode points under a bold
+right), and loss / mean Q (saying so while the log has no gradient step yet). Each graph shows faint per-episode points under a bold
 trailing mean over the last N episodes. Reads the logs only through :mod:`runlog` and never imports
 Keras or TensorFlow, so the graphs appear in about a second.
 """

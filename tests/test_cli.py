@@ -348,7 +348,7 @@ def test_resume_refuses_a_setting_older_checkpoints_did_not_record():
     old = {k: v for k, v in dataclasses.asdict(dqn_atari.Config(seed=1)).items()
            if k not in ("prioritized", "priority_exponent", "importance_exponent")}
     cli = dqn_atari.Config(prioritized=True)
-    with pytest.raises(UserError, match="made with prioritized=False, but this command asks for True"):
+    with pytest.raises(UserError, match="made with --prioritized False, but this command asks for True; only --checkpoint-every, "):
         dqn_atari.resumed_config({"config": old}, cli, {"env_id", "prioritized", "resume"}, "ckpt")
     resumed = dqn_atari.resumed_config({"config": old}, dqn_atari.Config(steps=5), {"steps", "resume"}, "ckpt")
     assert resumed.prioritized is False and resumed.steps == 5 and resumed.seed == 1
