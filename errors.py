@@ -5,6 +5,7 @@ stderr and exit with status 2. Any other exception is a bug and is allowed to tr
 :class:`OneLineErrorParser` does the same for a mistake on the command line itself.
 """
 import argparse
+import sys
 
 
 class UserError(Exception):
@@ -16,3 +17,12 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see -h)\n")
+
+
+def run_main(main, prog):
+    """Calls ``main()``; a UserError it raises becomes one line on stderr and exit status 2."""
+    try:
+        main()
+    except UserError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        sys.exit(2)

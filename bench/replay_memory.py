@@ -25,7 +25,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dqn_atari import _count, _positive  # noqa: E402  (the training command's own number checks)
-from errors import UserError  # noqa: E402
+from errors import run_main  # noqa: E402
 from memory import COMPRESSIONS, ReplayMemory  # noqa: E402
 from preprocessing import make_env  # noqa: E402
 
@@ -189,8 +189,4 @@ def print_lines(lines: dict):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as error:
-        print(f"{Path(__file__).name}: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main, Path(__file__).name)

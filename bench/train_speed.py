@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import dqn_atari  # noqa: E402
 import training  # noqa: E402
-from errors import UserError  # noqa: E402
+from errors import run_main  # noqa: E402
 
 
 class Timed:
@@ -123,8 +123,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as error:
-        print(f"{Path(__file__).name}: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main, Path(__file__).name)
