@@ -4,6 +4,7 @@ The refusal happens before the first frame is stored: a memory that outgrows the
 found out hours into a run, when the kernel kills the process and the run is lost.
 """
 import os
+from pathlib import Path
 
 from errors import UserError
 
@@ -35,14 +36,25 @@ def required_bytes(capacity: int, compression: str, frame_shape=(84, 84)) -> int
     return int(capacity * per_slot)
 
 
-def available_memory_bytes() -> int | None:
-    """Bytes the kernel says a new allocation can get without swapping (MemAvailable).
+UNLIMITED = 2**62
+"""cgroup v1 writes "no limit" as a number near 2**63; anything this large is no limit."""
+
+
+def available_memory_bytes(root="/") -> int | None:
+    """Bytes a new allocation can get: the kernel's MemAvailable, or less where this process's
+    container (its memory cgroup) has a limit closer than that.
 
     Falls back to the free physical pages where /proc/meminfo does not exist; None when the
-    platform tells neither, in which case nothing is refused.
+    platform tells neither, in which case nothing is refused. ``root`` is for tests.
     """
+    figures = [_meminfo_available(Path(root)), cgroup_headroom_bytes(root)]
+    figures = [figure for figure in figures if figure is not None]
+    return min(figures) if figures else None
+
+
+def _meminfo_available(root):
     try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
+        with open(root / "proc/meminfo", encoding="ascii") as meminfo:
             for line in meminfo:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
@@ -52,6 +64,73 @@ def available_memory_bytes() -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def cgroup_headroom_bytes(root="/") -> int | None:
+    """Bytes this process's memory cgroup can still take before its limit (the smallest along its
+    path, for cgroup v2 and v1), counting the inactive file cache the kernel would reclaim as free;
+    None where no limit applies or the cgroup files cannot be read."""
+    root = Path(root)
+    try:
+        lines = (root / "proc/self/cgroup").read_text(encoding="ascii").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    headrooms = []
+    try:
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            if controllers == "":
+                headrooms.append(_v2_headroom(root / "sys/fs/cgroup", path))
+            elif "memory" in controllers.split(","):
+                headrooms.append(_v1_headroom(_own_folder(root / "sys/fs/cgroup/memory", path)))
+    except ValueError:  # not what a kernel writes: no figure rather than a refusal
+        return None
+    headrooms = [headroom for headroom in headrooms if headroom is not None]
+    return min(headrooms) if headrooms else None
+
+
+def _own_folder(mount, path):
+    """The process's cgroup folder: ``mount/path``, or the mount itself where the container sees its
+    own cgroup as the root (a cgroup namespace, or Docker's bind mount)."""
+    folder = mount / path.lstrip("/")
+    return folder if folder.is_dir() else mount
+
+
+def _v2_headroom(mount, path):
+    folder, headrooms = _own_folder(mount, path), []
+    while True:
+        limit = _read(folder / "memory.max")
+        if limit not in (None, "max"):
+            usage = int(_read(folder / "memory.current") or 0)
+            headrooms.append(int(limit) - usage + _stat(folder, "inactive_file"))
+        if folder == mount or mount not in folder.parents:
+            break
+        folder = folder.parent
+    return max(min(headrooms), 0) if headrooms else None
+
+
+def _v1_headroom(folder):
+    limit = _stat(folder, "hierarchical_memory_limit") or int(_read(folder / "memory.limit_in_bytes") or UNLIMITED)
+    if limit >= UNLIMITED:
+        return None
+    usage = int(_read(folder / "memory.usage_in_bytes") or 0)
+    return max(limit - usage + _stat(folder, "total_inactive_file"), 0)
+
+
+def _read(path):
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _stat(folder, key):
+    """One figure of ``memory.stat``, 0 where it is missing."""
+    for line in (_read(folder / "memory.stat") or "").splitlines():
+        name, _, value = line.partition(" ")
+        if name == key:
+            return int(value)
+    return 0
 
 
 def ensure_fits(capacity: int, compression: str, frame_shape=(84, 84), available: int | None = None):
@@ -66,7 +145,8 @@ def ensure_fits(capacity: int, compression: str, frame_shape=(84, 84), available
         raise MemoryTooLargeError(
             f"a replay memory of {capacity:,} transitions with compression '{compression}' needs "
             f"{format_gb(needed)} but this machine has only {format_gb(available)} available; "
-            f"choose a smaller capacity or a compressed memory (--memory-compression zstd)"
+            f"choose a smaller capacity"
+            + (" or a compressed memory (--memory-compression zstd)" if compression == "none" else "")
         )
 
 

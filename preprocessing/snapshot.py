@@ -28,7 +28,8 @@ def env_snapshot(env):
 
 
 def restore_env(env, snapshot):
-    """Puts ``env`` back into the state ``env_snapshot`` recorded."""
+    """Puts ``env`` back into the state ``env_snapshot`` recorded; ``env`` need not have been reset."""
+    env.reset()  # Gymnasium refuses a step before a reset; all the reset changes is overwritten below
     atari = env.unwrapped
     last_actions = [fields["_last_action"] for fields in snapshot["wrappers"] if "_last_action" in fields]
     if last_actions:  # the state restored below overwrites all these frames did but the applied action

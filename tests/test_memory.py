@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from errors import UserError
-from memory import COMPRESSIONS, Batch, MemoryTooLargeError, ReplayMemory, ReplayStreams
+from memory import COMPRESSIONS, Batch, MemoryTooLargeError, ReplayMemory, ReplayStreams, available_memory_bytes
 
 SHAPE = (84, 84)
 
@@ -419,3 +419,57 @@ def test_streams_save_and_load_each_stream_and_the_draw_between_them(tmp_path):
 def test_streams_refuse_prioritized_sampling():
     with pytest.raises(UserError, match="--envs 1"):
         ReplayStreams(100, 2, priority_exponent=0.5)
+
+
+def fake_system(root, cgroup_lines, files, mem_available_kb=16_000_000):
+    """A /proc and /sys/fs/cgroup tree as the kernel shows them, under ``root``."""
+    (root / "proc/self").mkdir(parents=True)
+    (root / "proc/meminfo").write_text(f"MemTotal: 33000000 kB\nMemAvailable: {mem_available_kb} kB\n")
+    (root / "proc/self/cgroup").write_text("".join(f"{line}\n" for line in cgroup_lines))
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+GB = 1_000_000_000
+
+
+@pytest.mark.parametrize("cgroup_lines, files, expected", [
+    # cgroup v2 seen from inside a container (a cgroup namespace): its own limit at the root
+    (["0::/"], {"sys/fs/cgroup/memory.max": f"{4 * GB}", "sys/fs/cgroup/memory.current": f"{GB}",
+                "sys/fs/cgroup/memory.stat": f"anon {GB // 2}\ninactive_file {GB // 2}\n"}, int(3.5 * GB)),
+    # cgroup v2 on a host: the limit sits on a parent slice, the process's own group has none
+    (["0::/user.slice/job.scope"], {"sys/fs/cgroup/user.slice/memory.max": f"{2 * GB}",
+                                    "sys/fs/cgroup/user.slice/memory.current": f"{GB}",
+                                    "sys/fs/cgroup/user.slice/job.scope/memory.max": "max",
+                                    "sys/fs/cgroup/user.slice/job.scope/memory.current": f"{GB // 2}"}, GB),
+    # cgroup v1 (Docker without namespaces): the hierarchical limit, usage less the inactive cache
+    (["4:memory:/docker/abc", "1:cpu:/docker/abc"],
+     {"sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes": f"{8 * GB}",
+      "sys/fs/cgroup/memory/docker/abc/memory.usage_in_bytes": f"{3 * GB}",
+      "sys/fs/cgroup/memory/docker/abc/memory.stat":
+          f"inactive_file 5\nhierarchical_memory_limit {6 * GB}\ntotal_inactive_file {GB}\n"}, 4 * GB),
+    # cgroup v1 with no limit (the kernel writes a number near 2**63): MemAvailable decides
+    (["4:memory:/"], {"sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712",
+                      "sys/fs/cgroup/memory/memory.usage_in_bytes": f"{GB}",
+                      "sys/fs/cgroup/memory/memory.stat": "hierarchical_memory_limit 9223372036854771712\n"},
+     16_000_000 * 1024),
+    # no cgroup files at all
+    (["0::/"], {}, 16_000_000 * 1024),
+])
+def test_the_available_memory_is_the_containers_limit_where_that_is_closer(tmp_path, cgroup_lines, files,
+                                                                           expected):
+    root = fake_system(tmp_path, cgroup_lines, files)
+    assert available_memory_bytes(root) == expected
+
+
+def test_a_memory_that_fits_the_machine_but_not_its_container_is_refused(tmp_path):
+    root = fake_system(tmp_path, ["0::/"], {"sys/fs/cgroup/memory.max": f"{4 * GB}",
+                                            "sys/fs/cgroup/memory.current": f"{GB}"})
+    assert available_memory_bytes(root) == 3 * GB
+    with pytest.raises(MemoryTooLargeError, match=r"needs 7\.07 GB .* only 3\.00 GB available; choose a smaller "
+                                                  r"capacity or a compressed memory"):
+        ReplayMemory.ensure_fits(1_000_000, "none", available=available_memory_bytes(root))
+    with pytest.raises(MemoryTooLargeError, match=r"choose a smaller capacity$"):
+        ReplayMemory.ensure_fits(10_000_000, "zstd", available=available_memory_bytes(root))

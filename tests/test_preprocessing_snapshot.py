@@ -54,3 +54,16 @@ def test_the_action_a_sticky_frame_repeats_survives_the_snapshot():
         replayed = play(fresh, actions)
         diverged += any(not np.array_equal(a[0], b[0]) or a[1:] != b[1:] for a, b in zip(original, replayed))
     assert diverged == 0
+
+
+def test_a_snapshot_restores_into_an_env_that_was_never_reset():
+    env = make_env("ALE/Breakout-v5", seed=5)
+    play(env, np.random.default_rng(2).integers(0, 4, 50))
+    snapshot, actions = env_snapshot(env), np.random.default_rng(3).integers(0, 4, 60)
+    original = play(env, actions)
+    fresh = make_env("ALE/Breakout-v5", seed=None)  # made without a seed: not reset
+    restore_env(fresh, snapshot)
+    replayed = play(fresh, actions)
+    assert len(original) == len(replayed)
+    for a, b in zip(original, replayed):
+        assert np.array_equal(a[0], b[0]) and a[1:] == b[1:]
