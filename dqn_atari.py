@@ -270,9 +270,8 @@ def train(config):
             raise UserError(f"{config.out} already holds a run of {config.env_id} ({files.log.name}, "
                             f"{files.weights.name}): continue it with --resume or --continue "
                             f"{files.weights}, or choose another --out")
-        if config.pre_steps >= config.steps:
-            print(f"{PROG}: warning: -pre {config.pre_steps:,} >= --steps {config.steps:,}: this run will not "
-                  f"learn, only fill its memory", file=sys.stderr)
+        for warning in pre_fill_warnings(config):
+            print(f"{PROG}: warning: {warning}", file=sys.stderr)
         pieces = build_pieces(config, files)
         if config.continue_from:
             load_into_both_networks(pieces.agent, config.continue_from, pieces.game)
@@ -369,6 +368,19 @@ def resume(cli_config, explicit):
         print(f"resuming {config.env_id} from {folder.name}: step {progress.step:,}, "
               f"episode {progress.tally.episodes}" + (f"; dropped {dropped} log rows after it" if dropped else ""))
         return pieces.run(config, files, store, progress)
+
+
+def pre_fill_warnings(config):
+    """What -pre would waste with these settings, one line each."""
+    warnings = []
+    if config.pre_steps >= config.steps:
+        warnings.append(f"-pre {config.pre_steps:,} >= --steps {config.steps:,}: this run will not learn, "
+                        f"only fill its memory")
+    if config.pre_steps > config.memory_size:
+        warnings.append(f"-pre {config.pre_steps:,} > --memory-size {config.memory_size:,}: the first "
+                        f"{config.pre_steps - config.memory_size:,} steps played before learning starts are "
+                        f"overwritten before any is learned from")
+    return warnings
 
 
 @dataclasses.dataclass

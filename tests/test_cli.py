@@ -395,3 +395,19 @@ def test_the_games_are_closed_when_training_ends_and_when_play_fails(tmp_path, m
     corrupt.write_bytes(b"not weights")
     assert dqn_atari.main(["-env", "Pong-v0", "--play", str(corrupt), "--seed", "0"]) == 2
     assert len(opened) == 4 and opened[-1]["closed"], opened
+
+
+def test_a_pre_fill_that_would_be_wasted_is_warned_about():
+    import dqn_atari
+
+    assert dqn_atari.pre_fill_warnings(dqn_atari.Config(steps=1_000_000, pre_steps=300_000)) == []
+    (no_learning,) = dqn_atari.pre_fill_warnings(dqn_atari.Config(steps=50_000, pre_steps=80_000))
+    assert no_learning == "-pre 80,000 >= --steps 50,000: this run will not learn, only fill its memory"
+    (overwritten,) = dqn_atari.pre_fill_warnings(dqn_atari.Config(pre_steps=300_000, memory_size=100_000))
+    assert overwritten.startswith("-pre 300,000 > --memory-size 100,000: the first 200,000 steps")
+
+
+def test_the_pre_fill_warning_reaches_stderr_before_training(tmp_path):
+    result = run_cli("-env", "Pong-v0", "--steps", 30, "-pre", 40, "--out", tmp_path, *FAST)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "dqn_atari.py: warning: -pre 40 >= --steps 30: this run will not learn" in result.stderr
