@@ -13,7 +13,6 @@ Resident memory is VmRSS from /proc/self/status: `rss_memory_gb` is the growth c
 the memory, `rss_process_gb` the whole process once the recording is freed. For a capacity
 below 1,000,000, `rss_gb_at_1M` scales the memory's growth linearly and says so.
 """
-import argparse
 import gc
 import sys
 import time
@@ -25,7 +24,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dqn_atari import _count, _positive  # noqa: E402  (the training command's own number checks)
-from errors import run_main  # noqa: E402
+from errors import OneLineErrorParser, run_main  # noqa: E402
 from memory import COMPRESSIONS, ReplayMemory  # noqa: E402
 from preprocessing import make_env  # noqa: E402
 
@@ -35,7 +34,7 @@ WRAP_FRACTION = 0.1
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineErrorParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--game", default="Breakout",
                         help=f"game name ({', '.join(GAMES)}) or any id make_env accepts")
     parser.add_argument("--compression", choices=COMPRESSIONS, default="zstd")

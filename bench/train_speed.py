@@ -12,7 +12,6 @@ Runs ``dqn_atari.run_training`` (Double DQN, batch 32, train every 4 steps unles
 action choice (one forward pass per round of the ``--envs`` copies) and the train step through
 thin wrappers around the real objects. Prints ``name: value`` lines.
 """
-import argparse
 import dataclasses
 import statistics
 import sys
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import dqn_atari  # noqa: E402
 import training  # noqa: E402
-from errors import run_main  # noqa: E402
+from errors import OneLineErrorParser, run_main  # noqa: E402
 
 
 class Timed:
@@ -68,7 +67,7 @@ def median_ms(seconds):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineErrorParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="Pong-v0")
     parser.add_argument("--warmup", type=dqn_atari._count, default=1_000, help="steps before timing (learning from step 500)")
     parser.add_argument("--steps", type=dqn_atari._positive, default=4_000, help="timed steps (at least 2)")
