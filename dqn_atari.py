@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
+import functools
 import json
 import math
 import os
@@ -87,19 +88,19 @@ def build_parser():
                             help="epsilon (probability of a random action) when it starts to fall")
     seed_flags.add_argument("--end", metavar="EPS", dest="epsilon_end", type=_probability, default=d.epsilon_end,
                             help="epsilon after --epsilon-steps")
-    seed_flags.add_argument("-pre", "--pre", metavar="N", dest="pre_steps", type=_count, default=d.pre_steps,
+    seed_flags.add_argument("-pre", "--pre", metavar="N", dest="pre_steps", type=whole_number, default=d.pre_steps,
                             help="steps that fill the replay memory before learning starts and epsilon "
                                  "falls; played randomly, or greedily by the loaded agent with --continue")
     run = parser.add_argument_group("training")
-    run.add_argument("--steps", metavar="N", type=_positive, default=d.steps, help="total agent steps (each = 4 frames)")
-    run.add_argument("--epsilon-steps", metavar="N", type=_count, default=d.epsilon_steps,
+    run.add_argument("--steps", metavar="N", type=positive_number, default=d.steps, help="total agent steps (each = 4 frames)")
+    run.add_argument("--epsilon-steps", metavar="N", type=whole_number, default=d.epsilon_steps,
                      help="agent steps over which epsilon moves linearly from --start to --end")
-    run.add_argument("--memory-size", metavar="N", type=_positive, default=d.memory_size, help="replay memory capacity (transitions)")
+    run.add_argument("--memory-size", metavar="N", type=positive_number, default=d.memory_size, help="replay memory capacity (transitions)")
     run.add_argument("--memory-compression", choices=("zstd", "lz4", "none"), default=d.memory_compression,
                      help="how replay frames are stored")
-    run.add_argument("--batch-size", metavar="N", type=_positive, default=d.batch_size, help="transitions per gradient step")
+    run.add_argument("--batch-size", metavar="N", type=positive_number, default=d.batch_size, help="transitions per gradient step")
     run.add_argument("--gamma", metavar="GAMMA", type=_probability, default=d.gamma, help="discount factor")
-    run.add_argument("--n-step", metavar="N", type=_positive, default=d.n_step,
+    run.add_argument("--n-step", metavar="N", type=positive_number, default=d.n_step,
                      help="agent steps per learning target: the discounted rewards of N steps, then the "
                           "value of the state reached (1: the Nature paper's one-step target; "
                           "Rainbow uses 3)")
@@ -123,17 +124,17 @@ def build_parser():
                           "PyTorch's and Keras's own default is 1e-8 and 1e-7)")
     run.add_argument("--loss", choices=("huber", "logcosh", "mse"), default=d.loss, help="TD loss")
     run.add_argument("--clip-norm", metavar="NORM", type=_positive_float, default=None, help="clip gradients to this global norm")
-    run.add_argument("--target-update", metavar="N", type=_positive, default=d.target_update,
+    run.add_argument("--target-update", metavar="N", type=positive_number, default=d.target_update,
                      help="agent steps between copies of the online network into the target network")
-    run.add_argument("--train-every", metavar="N", type=_positive, default=d.train_every, help="agent steps per gradient step")
-    run.add_argument("--envs", metavar="N", type=_positive, default=d.envs,
+    run.add_argument("--train-every", metavar="N", type=positive_number, default=d.train_every, help="agent steps per gradient step")
+    run.add_argument("--envs", metavar="N", type=positive_number, default=d.envs,
                      help="copies of the game played side by side, their actions chosen in one forward pass; "
                           "each copy keeps --memory-size / N transitions; every step of every copy counts as "
                           "an agent step (4 copies: 3-13%% more steps/s on 2 cores, but on Pong, seeds 1 and 2, they "
                           "learned more slowly than one copy: README, Results)")
-    run.add_argument("--save-every", metavar="N", type=_positive, default=d.save_every, help="episodes between weight saves")
+    run.add_argument("--save-every", metavar="N", type=positive_number, default=d.save_every, help="episodes between weight saves")
     run.add_argument("--seed", metavar="N", type=_seed, default=None, help="random seed (default: drawn and saved in the config)")
-    run.add_argument("--threads", metavar="N", type=_threads, default=d.threads, help="CPU threads for the network (0: all cores)")
+    run.add_argument("--threads", metavar="N", type=thread_count, default=d.threads, help="CPU threads for the network (0: all cores)")
     run.add_argument("--learner", choices=("thread", "main"), default=d.learner,
                      help="thread: gradient steps run in a second thread while the game goes on; main: in the "
                           "loop's thread (same results, slower)")
@@ -150,9 +151,9 @@ def build_parser():
     safety.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its newest complete checkpoint "
                              "(steps, epsilon, memory, optimizer, log); --steps may be raised")
-    safety.add_argument("--checkpoint-every", metavar="N", type=_positive, default=d.checkpoint_every,
+    safety.add_argument("--checkpoint-every", metavar="N", type=positive_number, default=d.checkpoint_every,
                         help="episodes between full checkpoints (also taken on Ctrl-C/SIGTERM and at the end)")
-    safety.add_argument("--keep-checkpoints", metavar="K", type=_positive, default=d.keep_checkpoints,
+    safety.add_argument("--keep-checkpoints", metavar="K", type=positive_number, default=d.keep_checkpoints,
                         help="complete checkpoints kept")
     safety.add_argument("--save-memory", action=argparse.BooleanOptionalAction, default=d.save_memory,
                         help="put the replay memory in checkpoints; --no-save-memory leaves it out (a run "
@@ -162,11 +163,11 @@ def build_parser():
     play.add_argument("--eval", metavar="WEIGHTS",
                       help="evaluate with the published protocol (up to 30 no-ops, epsilon 0.05, at most "
                            "18,000 frames a game): mean ± std, min, max, human-normalised score, JSON summary")
-    play.add_argument("--games", metavar="N", type=_positive, default=None,
+    play.add_argument("--games", metavar="N", type=positive_number, default=None,
                       help=f"games to play (default: 1 with --play, {EVAL_GAMES} with --eval)")
     play.add_argument("--record", metavar="FILE",
                       help="with --play/--eval: write a video of the first game (.mp4 or .gif)")
-    play.add_argument("--eval-every", metavar="N", type=_count, default=d.eval_every,
+    play.add_argument("--eval-every", metavar="N", type=whole_number, default=d.eval_every,
                       help="while training: evaluate 10 games every this many steps into <env>_eval.txt (0: never)")
     return parser
 
@@ -217,10 +218,26 @@ def explicit_fields(argv):
 
 def flag_name(field):
     """How the command line spells a Config field: ``learning_rate`` -> ``--lr``."""
-    for action in build_parser()._actions:
-        if action.dest == field and action.option_strings:
-            return next((flag for flag in action.option_strings if flag.startswith("--")), action.option_strings[0])
-    return field
+    action = _actions_by_field().get(field)
+    if action is None:
+        return field
+    return next((flag for flag in action.option_strings if flag.startswith("--")), action.option_strings[0])
+
+
+def setting(field, value):
+    """A field's value as the command line gives it: ``with --lr 0.0001``, ``with --prioritized``,
+    ``without --no-life-loss-signal``, ``with --no-save-memory``."""
+    action = _actions_by_field().get(field)
+    if action is None or action.nargs != 0:
+        return f"with {flag_name(field)} {value!r}"
+    if isinstance(action, argparse.BooleanOptionalAction):
+        return f"with {action.option_strings[0 if value else 1]}"
+    return f"{'with' if value == action.const else 'without'} {flag_name(field)}"
+
+
+@functools.cache
+def _actions_by_field():
+    return {action.dest: action for action in build_parser()._actions if action.option_strings}
 
 
 def main(argv=None):
@@ -256,7 +273,7 @@ def train(config):
     from checkpoint import CheckpointStore
 
     validate(config)
-    config = with_resolved_precision(with_drawn_seed(config))
+    config = with_resolved_optimizer_epsilon(with_resolved_precision(with_drawn_seed(config)))
     files = RunFiles.for_env(ensure_writable_folder(config.out), config.env_id)
     with run_lock(config.out, config.env_id):
         store = CheckpointStore(files.checkpoints, keep=config.keep_checkpoints)
@@ -272,15 +289,15 @@ def train(config):
                             f"{files.weights}, or choose another --out")
         for warning in pre_fill_warnings(config):
             print(f"{PROG}: warning: {warning}", file=sys.stderr)
-        pieces = build_pieces(config, files)
-        if config.continue_from:
-            load_into_both_networks(pieces.agent, config.continue_from, pieces.game)
-            # only once the weights loaded: a refused run moves nothing
-            config = set_aside_earlier_run(files, config)
-        save_config(files.config, config)
-        print(f"training {config.env_id} ({pieces.envs[0].action_space.n} actions) for {config.steps:,} steps; "
-              f"log {files.log}, weights {files.weights}")
-        return pieces.run(config, files, store)
+        with opened_pieces(config, files) as pieces:
+            if config.continue_from:
+                load_into_both_networks(pieces.agent, config.continue_from, pieces.game)
+                # only once the weights loaded: a refused run moves nothing
+                config = set_aside_earlier_run(files, config)
+            save_config(files.config, config)
+            print(f"training {config.env_id} ({pieces.envs[0].action_space.n} actions) for {config.steps:,} "
+                  f"steps; log {files.log}, weights {files.weights}")
+            return pieces.run(config, files, store)
 
 
 def with_drawn_seed(config):
@@ -296,6 +313,17 @@ def with_resolved_precision(config):
         from agent import backend
 
         return dataclasses.replace(config, precision=backend.default_precision())
+
+
+def with_resolved_optimizer_epsilon(config):
+    """The configuration with the optimizer's default epsilon written in, so that a resumed run goes on
+    with the epsilon it started with whatever the default becomes."""
+    if config.optimizer_epsilon is not None:
+        return config
+    with native_stderr_silenced():
+        from agent.dqn import OPTIMIZER_EPSILON
+
+    return dataclasses.replace(config, optimizer_epsilon=OPTIMIZER_EPSILON[config.optimizer])
 
 
 def set_aside_earlier_run(files, config):
@@ -337,6 +365,9 @@ def _earlier_run_paths(files):
 
 
 # Settings a resumed run may change; any other flag must match the checkpoint's configuration.
+# A run with --optimizer rmsprop started before the configuration recorded the optimizer's epsilon
+# ran with the default of that time, 0.01 (now 0.01 / 32**2: agent/dqn.py).
+RMSPROP_EPSILON_BEFORE_RECORDED = 0.01
 RESUMABLE_OVERRIDES = {"steps", "render", "threads", "learner", "out", "save_every", "checkpoint_every",
                        "keep_checkpoints", "save_memory"}
 
@@ -359,15 +390,15 @@ def resume(cli_config, explicit):
         config = resumed_config(read_manifest(folder), with_resolved_precision(cli_config), explicit, folder)
         validate(config, check_weights=False)
         store.keep = config.keep_checkpoints
-        pieces = build_pieces(config, files)
-        progress = restore_checkpoint(folder, config, pieces.agent, pieces.memory, pieces.envs, pieces.game)
-        dropped = truncate_after_step(files.log, progress.step) if _has_content(files.log) else 0
-        if _has_content(files.evaluations):
-            truncate_eval_after_step(files.evaluations, progress.step)
-        save_config(files.config, config)
-        print(f"resuming {config.env_id} from {folder.name}: step {progress.step:,}, "
-              f"episode {progress.tally.episodes}" + (f"; dropped {dropped} log rows after it" if dropped else ""))
-        return pieces.run(config, files, store, progress)
+        with opened_pieces(config, files) as pieces:
+            progress = restore_checkpoint(folder, config, pieces.agent, pieces.memory, pieces.envs, pieces.game)
+            dropped = truncate_after_step(files.log, progress.step) if _has_content(files.log) else 0
+            if _has_content(files.evaluations):
+                truncate_eval_after_step(files.evaluations, progress.step)
+            save_config(files.config, config)
+            print(f"resuming {config.env_id} from {folder.name}: step {progress.step:,}, "
+                  f"episode {progress.tally.episodes}" + (f"; dropped {dropped} log rows after it" if dropped else ""))
+            return pieces.run(config, files, store, progress)
 
 
 def pre_fill_warnings(config):
@@ -394,26 +425,28 @@ class Pieces:
     evaluation: object
 
     def run(self, config, files, store, progress=None):
-        """Trains, then closes the games (a window opened by -r goes with them)."""
-        try:
-            return run_training(config, self.envs, self.agent, self.memory, files, game=self.game,
-                                checkpoints=store, progress=progress, evaluation=self.evaluation)
-        finally:
-            for env in self.envs + ([self.evaluation.env] if self.evaluation else []):
-                env.close()
+        return run_training(config, self.envs, self.agent, self.memory, files, game=self.game,
+                            checkpoints=store, progress=progress, evaluation=self.evaluation)
 
 
-def build_pieces(config, files):
+@contextlib.contextmanager
+def opened_pieces(config, files):
+    """The pieces of a run of ``config``; their games close on leaving, whatever ends the run (a
+    refused weights file, a damaged checkpoint, Ctrl-C), and a window opened by -r with them."""
     setup_backend(config)
-    envs, game = open_envs(config, render=config.render)
-    evaluation = None
-    if config.eval_every:
-        import evaluation as protocol
+    with contextlib.ExitStack() as games:
+        envs, game = open_envs(config, render=config.render)
+        for env in envs:
+            games.callback(env.close)
+        evaluation = None
+        if config.eval_every:
+            import evaluation as protocol
 
-        with native_stderr_silenced():
-            evaluation = PeriodicEvaluation(config, files, protocol.make_eval_env(config.env_id, seed=config.seed),
-                                            game)
-    return Pieces(envs, game, make_agent(config, envs[0].action_space.n), make_memory(config), evaluation)
+            with native_stderr_silenced():
+                eval_env = protocol.make_eval_env(config.env_id, seed=config.seed)
+            games.callback(eval_env.close)
+            evaluation = PeriodicEvaluation(config, files, eval_env, game)
+        yield Pieces(envs, game, make_agent(config, envs[0].action_space.n), make_memory(config), evaluation)
 
 
 def resumed_config(manifest, cli_config, explicit, folder):
@@ -423,14 +456,17 @@ def resumed_config(manifest, cli_config, explicit, folder):
         raise UserError(f"checkpoint {folder} belongs to {saved.get('env_id')}, not {cli_config.env_id}")
     known = {f.name for f in dataclasses.fields(Config)}
     defaults = Config()  # what a checkpoint older than a setting ran with
+    if saved.get("optimizer") == "rmsprop" and saved.get("optimizer_epsilon") is None:
+        saved = dict(saved, optimizer_epsilon=RMSPROP_EPSILON_BEFORE_RECORDED)
     for key in sorted((explicit & known) - RESUMABLE_OVERRIDES):
         made_with = saved.get(key, getattr(defaults, key))
         if made_with != getattr(cli_config, key):
             may_change = ", ".join(sorted(flag_name(field) for field in RESUMABLE_OVERRIDES))
-            raise UserError(f"checkpoint {folder} was made with {flag_name(key)} {made_with!r}, but this command "
-                            f"asks for {getattr(cli_config, key)!r}; only {may_change} may change")
+            raise UserError(f"checkpoint {folder} was made {setting(key, made_with)}, but this command runs "
+                            f"{setting(key, getattr(cli_config, key))}; only {may_change} may change")
     overrides = {key: getattr(cli_config, key) for key in (RESUMABLE_OVERRIDES & explicit) | {"out"}}
-    return dataclasses.replace(Config(**{k: v for k, v in saved.items() if k in known}), **overrides)
+    return with_resolved_optimizer_epsilon(
+        dataclasses.replace(Config(**{k: v for k, v in saved.items() if k in known}), **overrides))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -666,7 +702,7 @@ def _number(text, kind, convert):
         raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
 
 
-def _count(text):
+def whole_number(text):
     value = _number(text, "a whole number", int)
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} is negative")
@@ -676,21 +712,21 @@ def _count(text):
 
 
 def _seed(text):
-    value = _count(text)
+    value = whole_number(text)
     if value > MAX_SEED:
         raise argparse.ArgumentTypeError(f"{value} is larger than the largest seed, 2**32 - 1")
     return value
 
 
-def _threads(text):
-    value = _count(text)
+def thread_count(text):
+    value = whole_number(text)
     if value > MAX_THREADS:
         raise argparse.ArgumentTypeError(f"{value} is absurdly many threads (at most {MAX_THREADS})")
     return value
 
 
-def _positive(text):
-    value = _count(text)
+def positive_number(text):
+    value = whole_number(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value

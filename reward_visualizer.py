@@ -195,7 +195,7 @@ def plot_loss_and_mean_q(runs, window):
         axes.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter())
     # A legend too long to sit inside is drawn once, beside the right-hand graph, instead of beside each.
     _finish(loss_axes, "training loss", "agent steps (actions chosen)", "loss (mean per episode)",
-            legend=trained and len(_legend_handles(loss_axes)) <= LEGEND_INSIDE_MAX)
+            legend=bool(trained) and len(_legend_handles(loss_axes)) <= LEGEND_INSIDE_MAX)
     _finish(q_axes, "mean predicted Q", "agent steps (actions chosen)", "Q (clipped-reward units)",
             legend=bool(trained))
     figure.suptitle(_title(runs, "learning signals", window))

@@ -23,7 +23,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dqn_atari import _count, _positive  # noqa: E402  (the training command's own number checks)
+from dqn_atari import positive_number, whole_number  # noqa: E402  (the training command's number checks)
 from errors import OneLineErrorParser, run_main  # noqa: E402
 from memory import COMPRESSIONS, ReplayMemory  # noqa: E402
 from preprocessing import make_env  # noqa: E402
@@ -38,13 +38,13 @@ def parse_args(argv=None):
     parser.add_argument("--game", default="Breakout",
                         help=f"game name ({', '.join(GAMES)}) or any id make_env accepts")
     parser.add_argument("--compression", choices=COMPRESSIONS, default="zstd")
-    parser.add_argument("--transitions", type=_positive, default=ONE_MILLION,
+    parser.add_argument("--transitions", type=positive_number, default=ONE_MILLION,
                         help="memory capacity (frames); 1.1x as many frames are stored")
-    parser.add_argument("--play-steps", type=_positive, default=50_000,
+    parser.add_argument("--play-steps", type=positive_number, default=50_000,
                         help="real random-play steps recorded and cycled through")
-    parser.add_argument("--batch-size", type=_positive, default=32)
-    parser.add_argument("--samples", type=_positive, default=1000, help="sample() calls timed")
-    parser.add_argument("--seed", type=_count, default=0)
+    parser.add_argument("--batch-size", type=positive_number, default=32)
+    parser.add_argument("--samples", type=positive_number, default=1000, help="sample() calls timed")
+    parser.add_argument("--seed", type=whole_number, default=0)
     parser.add_argument("--prioritized", action="store_true",
                         help="prioritized replay (priority exponent 0.5); each timed sample() is followed "
                              "by an update of its priorities, timed with it")

@@ -69,17 +69,17 @@ def median_ms(seconds):
 def main():
     parser = OneLineErrorParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="Pong-v0")
-    parser.add_argument("--warmup", type=dqn_atari._count, default=1_000, help="steps before timing (learning from step 500)")
-    parser.add_argument("--steps", type=dqn_atari._positive, default=4_000, help="timed steps (at least 2)")
-    parser.add_argument("--threads", type=dqn_atari._threads, default=dqn_atari.Config.threads)
+    parser.add_argument("--warmup", type=dqn_atari.whole_number, default=1_000, help="steps before timing (learning from step 500)")
+    parser.add_argument("--steps", type=dqn_atari.positive_number, default=4_000, help="timed steps (at least 2)")
+    parser.add_argument("--threads", type=dqn_atari.thread_count, default=dqn_atari.Config.threads)
     parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"),
                         default=dqn_atari.Config.precision)
     parser.add_argument("--learner", choices=("thread", "main"), default=dqn_atari.Config.learner)
     parser.add_argument("--memory-compression", default=dqn_atari.Config.memory_compression)
-    parser.add_argument("--train-every", type=dqn_atari._positive, default=dqn_atari.Config.train_every)
-    parser.add_argument("--n-step", type=dqn_atari._positive, default=dqn_atari.Config.n_step)
+    parser.add_argument("--train-every", type=dqn_atari.positive_number, default=dqn_atari.Config.train_every)
+    parser.add_argument("--n-step", type=dqn_atari.positive_number, default=dqn_atari.Config.n_step)
     parser.add_argument("--prioritized", action="store_true", help="prioritized replay")
-    parser.add_argument("--envs", type=dqn_atari._positive, default=dqn_atari.Config.envs, help="copies of the game side by side")
+    parser.add_argument("--envs", type=dqn_atari.positive_number, default=dqn_atari.Config.envs, help="copies of the game side by side")
     args = parser.parse_args()
     if args.steps < 2:
         parser.error("--steps: the first timed step starts the clock, so time at least 2")

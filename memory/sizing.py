@@ -82,39 +82,35 @@ def cgroup_headroom_bytes(root="/") -> int | None:
             if controllers == "":
                 headrooms.append(_v2_headroom(root / "sys/fs/cgroup", path))
             elif "memory" in controllers.split(","):
-                headrooms.append(_v1_headroom(_own_folder(root / "sys/fs/cgroup/memory", path)))
+                headrooms.append(_v1_headroom(root / "sys/fs/cgroup/memory", path))
     except ValueError:  # not what a kernel writes: no figure rather than a refusal
         return None
     headrooms = [headroom for headroom in headrooms if headroom is not None]
     return min(headrooms) if headrooms else None
 
 
-def _own_folder(mount, path):
-    """The process's cgroup folder: ``mount/path``, or the mount itself where the container sees its
-    own cgroup as the root (a cgroup namespace, or Docker's bind mount)."""
-    folder = mount / path.lstrip("/")
-    return folder if folder.is_dir() else mount
-
-
 def _v2_headroom(mount, path):
-    folder, headrooms = _own_folder(mount, path), []
+    return _smallest_headroom(mount, path, "memory.max", "memory.current", "inactive_file")
+
+
+def _v1_headroom(mount, path):
+    return _smallest_headroom(mount, path, "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+
+
+def _smallest_headroom(mount, path, limit_file, usage_file, inactive_key):
+    """The least room under a limit from the process's cgroup up to the mount: a parent's limit
+    binds the usage of all its children, siblings included. Inside a container the folders below
+    the mount are missing (it sees its own cgroup as the mount), and the mount's limit counts."""
+    folder, headrooms = mount / path.lstrip("/"), []
     while True:
-        limit = _read(folder / "memory.max")
-        if limit not in (None, "max"):
-            usage = int(_read(folder / "memory.current") or 0)
-            headrooms.append(int(limit) - usage + _stat(folder, "inactive_file"))
+        limit = _read(folder / limit_file)
+        if limit not in (None, "max") and int(limit) < UNLIMITED:
+            usage = int(_read(folder / usage_file) or 0)
+            headrooms.append(int(limit) - usage + _stat(folder, inactive_key))
         if folder == mount or mount not in folder.parents:
             break
         folder = folder.parent
     return max(min(headrooms), 0) if headrooms else None
-
-
-def _v1_headroom(folder):
-    limit = _stat(folder, "hierarchical_memory_limit") or int(_read(folder / "memory.limit_in_bytes") or UNLIMITED)
-    if limit >= UNLIMITED:
-        return None
-    usage = int(_read(folder / "memory.usage_in_bytes") or 0)
-    return max(limit - usage + _stat(folder, "total_inactive_file"), 0)
 
 
 def _read(path):

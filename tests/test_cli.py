@@ -1,6 +1,7 @@
 """Smoke tests of the real command line on a real ROM, and every user error it must turn into exit 2."""
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,7 @@ def test_training_writes_log_weights_and_config(trained_run):
     config = json.loads((out / "Pong-v0_config.json").read_text())
     assert config["env_id"] == "Pong-v0" and config["steps"] == 1100 and config["seed"] == 0
     assert config["precision"] in ("float32", "bfloat16")  # what --precision auto chose here
+    assert config["optimizer_epsilon"] == 1.5e-4  # Adam's default, written in
     assert "episode     1" in result.stdout
 
 
@@ -348,10 +350,43 @@ def test_resume_refuses_a_setting_older_checkpoints_did_not_record():
     old = {k: v for k, v in dataclasses.asdict(dqn_atari.Config(seed=1)).items()
            if k not in ("prioritized", "priority_exponent", "importance_exponent")}
     cli = dqn_atari.Config(prioritized=True)
-    with pytest.raises(UserError, match="made with --prioritized False, but this command asks for True; only --checkpoint-every, "):
+    with pytest.raises(UserError, match="made without --prioritized, but this command runs with --prioritized; only --checkpoint-every, "):
         dqn_atari.resumed_config({"config": old}, cli, {"env_id", "prioritized", "resume"}, "ckpt")
     resumed = dqn_atari.resumed_config({"config": old}, dqn_atari.Config(steps=5), {"steps", "resume"}, "ckpt")
     assert resumed.prioritized is False and resumed.steps == 5 and resumed.seed == 1
+
+
+@pytest.mark.parametrize("field, saved, asked, message", [
+    ("learning_rate", 1e-4, 2.5e-4, "made with --lr 0.0001, but this command runs with --lr 0.00025;"),
+    ("life_loss_signal", True, False, "made without --no-life-loss-signal, but this command runs with "
+                                      "--no-life-loss-signal;"),
+    ("idle_penalty", False, True, "made without --idle-penalty, but this command runs with --idle-penalty;"),
+])
+def test_a_resume_refusal_names_the_settings_as_the_command_line_gives_them(field, saved, asked, message):
+    import dataclasses
+
+    import dqn_atari
+    from errors import UserError
+
+    old = dataclasses.asdict(dataclasses.replace(dqn_atari.Config(seed=1), **{field: saved}))
+    with pytest.raises(UserError, match=re.escape(message)):
+        dqn_atari.resumed_config({"config": old}, dataclasses.replace(dqn_atari.Config(), **{field: asked}),
+                                 {"env_id", field, "resume"}, "ckpt")
+    assert dqn_atari.setting("save_memory", False) == "with --no-save-memory"
+
+
+def test_a_run_records_its_optimizer_epsilon_and_an_older_rmsprop_run_resumes_with_the_one_it_had():
+    import dataclasses
+
+    import dqn_atari
+
+    assert dqn_atari.with_resolved_optimizer_epsilon(dqn_atari.Config()).optimizer_epsilon == 1.5e-4
+    assert dqn_atari.with_resolved_optimizer_epsilon(
+        dqn_atari.Config(optimizer="rmsprop")).optimizer_epsilon == 0.01 / 32**2
+    for optimizer, resumed_with in (("rmsprop", 0.01), ("adam", 1.5e-4)):
+        older = dataclasses.asdict(dqn_atari.Config(seed=1, optimizer=optimizer))  # optimizer_epsilon None
+        resumed = dqn_atari.resumed_config({"config": older}, dqn_atari.Config(), {"resume"}, "ckpt")
+        assert resumed.optimizer_epsilon == resumed_with
 
 
 def test_the_memory_per_copy_floor_applies_to_several_copies_only():
@@ -363,7 +398,7 @@ def test_the_memory_per_copy_floor_applies_to_several_copies_only():
         dqn_atari.validate(dqn_atari.Config(memory_size=1500, envs=2))
 
 
-def test_the_games_are_closed_when_training_ends_and_when_play_fails(tmp_path, monkeypatch):
+def test_the_games_are_closed_when_a_run_ends_and_when_it_is_refused(tmp_path, monkeypatch, capsys):
     import dqn_atari
     import evaluation
     import preprocessing
@@ -388,13 +423,17 @@ def test_the_games_are_closed_when_training_ends_and_when_play_fails(tmp_path, m
     monkeypatch.setattr(preprocessing, "make_env", closing_spy(preprocessing.make_env))
     monkeypatch.setattr(evaluation, "make_eval_env", closing_spy(evaluation.make_eval_env))
     out = tmp_path / "run"
-    assert dqn_atari.main(["-env", "Pong-v0", "--steps", "60", "-pre", "50", "--envs", "2", "--eval-every", "60",
+    assert dqn_atari.main(["-env", "Pong-v0", "--steps", "60", "-pre", "70", "--envs", "2", "--eval-every", "1000",
                            "--out", str(out), *FAST]) == 0
+    assert "warning: -pre 70 >= --steps 60: this run will not learn" in capsys.readouterr().err
     assert len(opened) == 3 and all(entry["closed"] for entry in opened), opened
     corrupt = tmp_path / "Pong-v0_weights.h5"
     corrupt.write_bytes(b"not weights")
-    assert dqn_atari.main(["-env", "Pong-v0", "--play", str(corrupt), "--seed", "0"]) == 2
+    assert dqn_atari.main(["-env", "Pong-v0", "--continue", str(corrupt), "--out", str(tmp_path / "continued"),
+                           *FAST]) == 2
     assert len(opened) == 4 and opened[-1]["closed"], opened
+    assert dqn_atari.main(["-env", "Pong-v0", "--play", str(corrupt), "--seed", "0"]) == 2
+    assert len(opened) == 5 and opened[-1]["closed"], opened
 
 
 def test_a_pre_fill_that_would_be_wasted_is_warned_about():
@@ -405,9 +444,3 @@ def test_a_pre_fill_that_would_be_wasted_is_warned_about():
     assert no_learning == "-pre 80,000 >= --steps 50,000: this run will not learn, only fill its memory"
     (overwritten,) = dqn_atari.pre_fill_warnings(dqn_atari.Config(pre_steps=300_000, memory_size=100_000))
     assert overwritten.startswith("-pre 300,000 > --memory-size 100,000: the first 200,000 steps")
-
-
-def test_the_pre_fill_warning_reaches_stderr_before_training(tmp_path):
-    result = run_cli("-env", "Pong-v0", "--steps", 30, "-pre", 40, "--out", tmp_path, *FAST)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "dqn_atari.py: warning: -pre 40 >= --steps 30: this run will not learn" in result.stderr

@@ -444,16 +444,20 @@ GB = 1_000_000_000
                                     "sys/fs/cgroup/user.slice/memory.current": f"{GB}",
                                     "sys/fs/cgroup/user.slice/job.scope/memory.max": "max",
                                     "sys/fs/cgroup/user.slice/job.scope/memory.current": f"{GB // 2}"}, GB),
-    # cgroup v1 (Docker without namespaces): the hierarchical limit, usage less the inactive cache
+    # cgroup v1 inside Docker: /proc names the host's path, the container sees its own group as the mount
     (["4:memory:/docker/abc", "1:cpu:/docker/abc"],
-     {"sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes": f"{8 * GB}",
-      "sys/fs/cgroup/memory/docker/abc/memory.usage_in_bytes": f"{3 * GB}",
-      "sys/fs/cgroup/memory/docker/abc/memory.stat":
-          f"inactive_file 5\nhierarchical_memory_limit {6 * GB}\ntotal_inactive_file {GB}\n"}, 4 * GB),
+     {"sys/fs/cgroup/memory/memory.limit_in_bytes": f"{4 * GB}",
+      "sys/fs/cgroup/memory/memory.usage_in_bytes": f"{2 * GB}",
+      "sys/fs/cgroup/memory/memory.stat": f"inactive_file 5\ntotal_inactive_file {GB}\n"}, 3 * GB),
+    # cgroup v1 on a host (a batch system's job): the job's limit binds its task's siblings too
+    (["4:memory:/job/task"],
+     {"sys/fs/cgroup/memory/job/memory.limit_in_bytes": f"{8 * GB}",
+      "sys/fs/cgroup/memory/job/memory.usage_in_bytes": f"{7 * GB}",
+      "sys/fs/cgroup/memory/job/task/memory.limit_in_bytes": "9223372036854771712",
+      "sys/fs/cgroup/memory/job/task/memory.usage_in_bytes": f"{GB}"}, GB),
     # cgroup v1 with no limit (the kernel writes a number near 2**63): MemAvailable decides
     (["4:memory:/"], {"sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712",
-                      "sys/fs/cgroup/memory/memory.usage_in_bytes": f"{GB}",
-                      "sys/fs/cgroup/memory/memory.stat": "hierarchical_memory_limit 9223372036854771712\n"},
+                      "sys/fs/cgroup/memory/memory.usage_in_bytes": f"{GB}"},
      16_000_000 * 1024),
     # no cgroup files at all
     (["0::/"], {}, 16_000_000 * 1024),
