@@ -252,7 +252,8 @@ def test_two_game_copies_resume_exactly_whichever_thread_learns(tmp_path_factory
     rows = log_without_wall_time(straight / "Pong-v0_log.txt")[1:]
     assert len(rows) >= 2, "each copy plays 1,200 steps: a random game of Pong ends within them"
     refused = run_cli(*RUN, "--steps", 3000, "--out", split, "--resume", "--envs", 3)
-    assert refused.returncode == 2 and "envs=2" in refused.stderr, refused.stderr[-2000:]
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert "made with --envs 2, but this command runs with --envs 3" in refused.stderr, refused.stderr[-2000:]
 
 
 def test_kill_9_during_a_checkpoint_write_then_resume_from_the_previous_one(tmp_path):
@@ -310,7 +311,8 @@ def assert_refused(result, fragment):
 def test_resume_refuses_other_games_configurations_and_missing_checkpoints(finished_run, tmp_path):
     assert_refused(run_cli("--resume", "--out", tmp_path / "typo"), "no complete checkpoint of Pong-v0")
     assert not (tmp_path / "typo").exists()
-    assert_refused(run_cli(*RUN, "--resume", "--out", finished_run, "--lr", "0.001"), "learning_rate")
+    assert_refused(run_cli(*RUN, "--resume", "--out", finished_run, "--lr", "0.001"),
+                   "made with --lr 0.003, but this command runs with --lr 0.001")
     assert_refused(run_cli("-env", "Breakout-v0", "--resume", "--out", finished_run),
                    "no complete checkpoint of Breakout-v0")
     assert_refused(run_cli(*RUN, "--steps", 10, "--out", finished_run), "--resume")
