@@ -88,8 +88,21 @@ class CheckpointStore:
                 shutil.rmtree(leftover, ignore_errors=True)
 
     def _prune(self):
-        for old in self.complete()[:-self.keep]:
-            shutil.rmtree(old, ignore_errors=True)
+        """Deletes the checkpoints older than the newest ``keep`` complete ones, and any incomplete
+        folder among them. Each is first renamed to a ``.partial`` name, so that a deletion cut
+        short by a crash is finished by the next save's cleanup instead of staying for good."""
+        kept = self.complete()[-self.keep:]
+        if not kept:
+            return
+        for old in sorted(p for p in self.folder.iterdir() if _COMPLETE.match(p.name) and p.is_dir()):
+            if old.name >= kept[0].name:
+                break
+            doomed = old.with_name(f".{old.name}{_PARTIAL_SUFFIX}")
+            try:
+                os.rename(old, doomed)
+            except OSError:
+                continue
+            shutil.rmtree(doomed, ignore_errors=True)
 
 
 def _pause_for_tests(partial):

@@ -339,6 +339,16 @@ def test_saving_a_step_that_is_already_complete_keeps_the_saved_one(tmp_path):
     assert store.save(5, must_not_run, {}) == first and read_manifest(first)["step"] == 5
 
 
+def test_a_deletion_cut_short_by_a_crash_is_finished_by_a_later_save(tmp_path):
+    store = CheckpointStore(tmp_path, keep=2)
+    for step in (1, 2):
+        store.save(step, fake_files, {})
+    half_deleted = tmp_path / "step-000000000001"
+    (half_deleted / MANIFEST).unlink()  # a crash inside its rmtree: no longer complete, never a .partial
+    store.save(3, fake_files, {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-000000000002", "step-000000000003"]
+
+
 def test_an_unwritable_checkpoint_folder_is_one_clear_error(tmp_path):
     blocker = tmp_path / "Pong-v0_checkpoints"
     blocker.write_text("a file where the folder should be")
