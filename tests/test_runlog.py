@@ -221,6 +221,18 @@ def test_truncate_to_before_the_first_episode_leaves_the_header(tmp_path):
     assert runlog.truncate_after_step(path, 0) == 0
 
 
+@pytest.mark.parametrize("cut", [0, 1, 17, len(",".join(runlog.EVAL_COLUMNS))])
+def test_a_header_cut_short_by_a_kill_truncates_to_no_rows_and_the_writer_goes_on(tmp_path, cut):
+    path = tmp_path / "Pong-v0_eval.txt"
+    path.write_text(",".join(runlog.EVAL_COLUMNS)[:cut])
+    assert runlog.truncate_eval_after_step(path, 100_000) == 0
+    record = EvalRecord(step=200_000, episodes=10, mean_score=-20.0, std_score=1.0, min_score=-21.0,
+                        max_score=-19.0)
+    with runlog.EvalLogWriter(path) as writer:
+        writer.append(record)
+    assert runlog.read_eval_log(path) == [record]
+
+
 def test_truncate_of_a_missing_log_is_a_user_error(tmp_path):
     with pytest.raises(LogFormatError, match="no such file"):
         runlog.truncate_after_step(tmp_path / "absent_log.txt", 10)
