@@ -485,6 +485,8 @@ class VideoRecorder:
                 self._encoder.close()
             if exc_type is None and self.frames_written == 0:
                 raise UserError(f"no frames to record in {self.path}")
+            if exc_type is None:
+                self._check_encoded()
         except BaseException as error:
             self._files.__exit__(type(error), error, error.__traceback__)
             raise
@@ -506,8 +508,25 @@ class VideoRecorder:
             self._encoder = self._open_encoder(frame.shape[1], frame.shape[0])
         elif frame.shape != self._size:
             raise ValueError(f"frame size {frame.shape} differs from the first frame's {self._size}")
-        self._encoder.send(frame)
+        try:
+            self._encoder.send(frame)
+        except OSError as error:  # ffmpeg ended early: a full disk, a file size limit
+            raise UserError(f"cannot record {self.path}: the video encoder stopped after "
+                            f"{self.frames_written} frames ({type(error).__name__})") from None
         self.frames_written += 1
+
+    def _check_encoded(self):
+        """Refuses a file the encoder did not finish: imageio-ffmpeg does not report ffmpeg's exit
+        status, so a full disk would otherwise leave a cut-off video in place of a good one."""
+        import imageio_ffmpeg
+
+        try:
+            frames, _ = imageio_ffmpeg.count_frames_and_secs(str(self._temp))
+        except (RuntimeError, OSError):
+            frames = 0
+        if frames != self.frames_written:
+            raise UserError(f"cannot record {self.path}: the encoded file holds {frames} of the "
+                            f"{self.frames_written} frames (a full disk?)")
 
     def _open_encoder(self, width, height):
         import imageio_ffmpeg

@@ -338,6 +338,35 @@ def test_a_failed_recording_leaves_no_file_behind(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+CUT_OFF_RECORDING = """
+import sys
+import numpy as np
+from errors import UserError
+from evaluation import VideoRecorder
+try:
+    with VideoRecorder(sys.argv[1]) as recorder:
+        for frame in np.random.default_rng(0).integers(0, 256, (int(sys.argv[2]), 210, 160, 3), dtype=np.uint8):
+            recorder.add(frame)  # noise: it hardly compresses, so the file outgrows the limit
+except UserError as error:
+    print(error)
+"""
+
+
+# 120 frames: ffmpeg is stopped while frames still arrive; 12 GIF frames: only the finished file is short
+@pytest.mark.parametrize("suffix, frames", [(".mp4", 120), (".gif", 120), (".gif", 12)])
+def test_a_video_the_encoder_could_not_finish_is_refused_and_the_earlier_one_kept(tmp_path, suffix, frames):
+    path = tmp_path / f"game{suffix}"
+    path.write_bytes(b"an earlier good video")
+    # ulimit -f (KiB): the encoder is stopped part way, as by a full disk
+    result = subprocess.run(["bash", "-c", 'ulimit -f 400 && exec "$0" -c "$1" "$2" "$3"', sys.executable,
+                             CUT_OFF_RECORDING, str(path), str(frames)], capture_output=True, text=True, timeout=120,
+                            cwd=Path(evaluation.__file__).parent)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith(f"cannot record {path}: "), result.stdout + result.stderr[-2000:]
+    assert path.read_bytes() == b"an earlier good video"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
 def test_frames_of_another_size_or_type_are_refused(tmp_path):
     with pytest.raises(ValueError, match="differs"):
         with VideoRecorder(tmp_path / "game.gif") as recorder:
