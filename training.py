@@ -164,14 +164,16 @@ class Learner:
 
 
 def warn_on_failure(save, *args):
-    """A periodic save that fails (disk full, say) is reported and training goes on; the save at
-    the end of the run reports the same failure as an error."""
+    """A periodic save that fails (disk full, say) is reported and training goes on (returns False);
+    the save at the end of the run reports the same failure as an error."""
     from errors import UserError
 
     try:
         save(*args)
     except UserError as error:
         print(f"warning: {error}", file=sys.stderr)
+        return False
+    return True
 
 
 class Progress:
@@ -388,11 +390,12 @@ class PeriodicEvaluation:
                   f"a resumed run plays it again")
             return False
         best_before = self._best_mean()
-        evaluation.log_evaluation(self.path, summary, step)
         message = f"evaluation at step {step:,}: {summary.describe()}"
-        if best_before is None or summary.mean > best_before:
-            warn_on_failure(save_weights, self.best_weights, agent, self.game)
+        # The weights before the row: a kill between the two never leaves a logged best unsaved.
+        if (best_before is None or summary.mean > best_before) and warn_on_failure(
+                save_weights, self.best_weights, agent, self.game):
             message += f"; best so far, saved to {self.best_weights.name}"
+        evaluation.log_evaluation(self.path, summary, step)
         print(message)
         return True
 

@@ -447,6 +447,29 @@ def test_training_evaluations_keep_the_weights_of_the_best_one(tmp_path, monkeyp
     assert evaluate_marked(resumed, 400, 4.0) == 4.0  # 3 beats -5
 
 
+def test_the_best_weights_are_saved_before_their_row_and_a_failed_save_is_not_called_saved(tmp_path, monkeypatch,
+                                                                                              capsys):
+    import training
+    from agent import build_agent
+    from training import PeriodicEvaluation, RunFiles
+
+    files = RunFiles.for_env(tmp_path, "Pong-v0")
+    config = type("Config", (), {"eval_every": 100, "seed": 0})
+    monkeypatch.setattr(evaluation, "evaluate", lambda *args, **kwargs: pong_summary(scores=(-20.0,)))
+    rows_when_saved = []
+
+    def save_weights(path, model, game):
+        rows_when_saved.append(files.evaluations.exists())
+        raise UserError(f"cannot write {path}: No space left on device")
+
+    monkeypatch.setattr(training, "save_weights", save_weights)
+    PeriodicEvaluation(config, files, env=None, game="pong").run(100, build_agent(6))
+    captured = capsys.readouterr()
+    assert rows_when_saved == [False]
+    assert "warning: cannot write" in captured.err and "saved to" not in captured.out
+    assert [record.step for record in runlog.read_eval_log(files.evaluations)] == [100]
+
+
 def test_a_stop_request_ends_a_training_evaluation_between_games_and_logs_nothing(tmp_path, monkeypatch):
     from agent import build_agent
     from training import PeriodicEvaluation, RunFiles
