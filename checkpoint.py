@@ -47,7 +47,9 @@ class CheckpointStore:
             return final  # nothing has changed since this step was saved
         partial = self.folder / f".{final.name}{_PARTIAL_SUFFIX}"
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            if not self.folder.is_dir():
+                self.folder.mkdir(parents=True)
+                fsync_path(self.folder.parent)  # so that the new folder's entry survives a power cut
             self.remove_partial()
             partial.mkdir()
             write_files(partial)

@@ -146,6 +146,7 @@ class _CsvLogWriter:
         if not newline and header.encode().startswith(content):
             self._file.truncate(0)
             self._write_durably(header + "\n")
+            atomic_file.fsync_path(self.path.parent)  # a new file's entry in its folder survives a power cut too
             return
         if first_line.rstrip(b"\r") != header.encode():
             raise LogFormatError(
