@@ -73,10 +73,7 @@ class CheckpointStore:
 
     def complete(self):
         """Complete checkpoint folders, oldest first."""
-        if not self.folder.is_dir():
-            return []
-        found = sorted(p for p in self.folder.iterdir() if _COMPLETE.match(p.name) and p.is_dir())
-        return [p for p in found if read_manifest(p, strict=False) is not None]
+        return [p for p in self._step_folders() if read_manifest(p, strict=False) is not None]
 
     def latest(self):
         """The newest complete checkpoint folder, or None."""
@@ -89,6 +86,12 @@ class CheckpointStore:
             for leftover in self.folder.glob(f".step-*{_PARTIAL_SUFFIX}"):
                 shutil.rmtree(leftover, ignore_errors=True)
 
+    def _step_folders(self):
+        """Folders named as complete checkpoints (``step-N``), oldest first, whether complete or not."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.iterdir() if _COMPLETE.match(p.name) and p.is_dir())
+
     def _prune(self):
         """Deletes the checkpoints older than the newest ``keep`` complete ones, and any incomplete
         folder among them. Each is first renamed to a ``.partial`` name, so that a deletion cut
@@ -96,7 +99,7 @@ class CheckpointStore:
         kept = self.complete()[-self.keep:]
         if not kept:
             return
-        for old in sorted(p for p in self.folder.iterdir() if _COMPLETE.match(p.name) and p.is_dir()):
+        for old in self._step_folders():
             if old.name >= kept[0].name:
                 break
             doomed = old.with_name(f".{old.name}{_PARTIAL_SUFFIX}")

@@ -364,10 +364,10 @@ def _earlier_run_paths(files):
     return [path for path in paths if path.exists()]
 
 
-# Settings a resumed run may change; any other flag must match the checkpoint's configuration.
 # A run with --optimizer rmsprop started before the configuration recorded the optimizer's epsilon
 # ran with the default of that time, 0.01 (now 0.01 / 32**2: agent/dqn.py).
 RMSPROP_EPSILON_BEFORE_RECORDED = 0.01
+# Settings a resumed run may change; any other flag must match the checkpoint's configuration.
 RESUMABLE_OVERRIDES = {"steps", "render", "threads", "learner", "out", "save_every", "checkpoint_every",
                        "keep_checkpoints", "save_memory"}
 

@@ -142,8 +142,8 @@ class _CsvLogWriter:
         self._file.seek(0)
         content = self._file.read()
         header = _header(self.record_type)
-        first_line, newline, _ = content.partition(b"\n")
-        if not newline and header.encode().startswith(content):
+        first_line = content.partition(b"\n")[0]
+        if _only_a_torn_header(content, self.record_type):
             self._file.truncate(0)
             self._write_durably(header + "\n")
             atomic_file.fsync_path(self.path.parent)  # a new file's entry in its folder survives a power cut too
@@ -185,9 +185,18 @@ def _header(record_type):
     return ",".join(_columns(record_type))
 
 
+def _only_a_torn_header(content, record_type):
+    """True for a log's bytes that are at most the start of its header: a new file, or a kill in the
+    middle of writing the header."""
+    return b"\n" not in content and _header(record_type).encode().startswith(content)
+
+
 def _read_records(path, record_type, *, allow_no_rows=False):
     path = Path(path)
-    text = _read_text(path)
+    return _parse_records(path, _read_text(path), record_type, allow_no_rows=allow_no_rows)
+
+
+def _parse_records(path, text, record_type, *, allow_no_rows):
     lines = text.splitlines()
     header = _header(record_type)
     if not lines:
@@ -221,11 +230,12 @@ def _read_text(path):
 
 
 def _truncate_after_step(path, record_type, step):
-    text = _read_text(Path(path))
-    if "\n" not in text and _header(record_type).startswith(text):
-        records = []  # a header cut short by a kill, as the writer repairs it: no rows yet
+    path = Path(path)
+    text = _read_text(path)
+    if _only_a_torn_header(text.encode("ascii"), record_type):
+        records = []  # as the writer repairs it: no rows yet
     else:
-        records = _read_records(path, record_type, allow_no_rows=True)
+        records = _parse_records(path, text, record_type, allow_no_rows=True)
     kept = [record for record in records if record.step <= step]
     format_row = _row_formatter(record_type)
     lines = [_header(record_type)] + [format_row(record) for record in kept]
