@@ -37,22 +37,23 @@ def test_network_is_the_nature_cnn_with_uint8_input():
 
 
 def test_double_dqn_target_uses_online_argmax_and_target_value():
-    q_tm1 = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
-    q_t_online = np.array([[0.0, 9.0], [9.0, 0.0]], np.float32)   # picks a_t = 1, then 0
-    q_t_target = np.array([[5.0, 7.0], [11.0, 13.0]], np.float32)  # values them 7 and 11
-    a_tm1 = np.array([0, 1], np.int32)
-    r_t = np.array([1.0, -1.0], np.float32)
-    discount_t = np.array([0.5, 0.0], np.float32)                  # the second game ended
+    q_tm1 = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.float32)
+    q_t_online = np.array([[0.0, 9.0], [9.0, 0.0], [0.0, 9.0]], np.float32)  # picks a_t = 1, 0, 1
+    q_t_target = np.array([[7.0, 5.0], [11.0, 13.0], [2.0, 3.0]], np.float32)  # values them 5, 11, 3
+    a_tm1 = np.array([0, 1, 1], np.int32)
+    r_t = np.array([1.0, -1.0, 0.5], np.float32)
+    discount_t = np.array([0.5, 0.5, 0.0], np.float32)                         # the third game ended
     loss, mean_q, td_errors = double_dqn_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target,
-                                              np.ones(2, np.float32), keras.losses.mean_squared_error)
-    # targets: 1 + 0.5*7 = 4.5 and -1 (no bootstrap); chosen values 1 and 4.
-    assert float(loss) == pytest.approx(((4.5 - 1.0) ** 2 + (-1.0 - 4.0) ** 2) / 2)
-    assert float(mean_q) == pytest.approx(2.5)
-    np.testing.assert_allclose(np.asarray(td_errors), [3.5, -5.0])
+                                              np.ones(3, np.float32), keras.losses.mean_squared_error)
+    # targets: 1 + 0.5*5 = 3.5, -1 + 0.5*11 = 4.5 and 0.5 (no bootstrap); chosen values 1, 4 and 6.
+    # Plain DQN's max over the target network would give 1 + 0.5*7 = 4.5 and -1 + 0.5*13 = 5.5.
+    np.testing.assert_allclose(np.asarray(td_errors), [2.5, 0.5, -5.5])
+    assert float(loss) == pytest.approx((2.5 ** 2 + 0.5 ** 2 + 5.5 ** 2) / 3)
+    assert float(mean_q) == pytest.approx(11 / 3)
     # Importance-sampling weights scale each transition's term of the mean.
     weighted, _, _ = double_dqn_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_target,
-                                     np.array([1.0, 0.25], np.float32), keras.losses.mean_squared_error)
-    assert float(weighted) == pytest.approx((3.5 ** 2 + 0.25 * 5.0 ** 2) / 2)
+                                     np.array([1.0, 0.25, 1.0], np.float32), keras.losses.mean_squared_error)
+    assert float(weighted) == pytest.approx((2.5 ** 2 + 0.25 * 0.5 ** 2 + 5.5 ** 2) / 3)
 
 
 def test_linear_schedule_is_a_function_of_the_absolute_step():
@@ -304,20 +305,21 @@ def test_a_failed_save_leaves_the_previous_weights_file_intact(tmp_path):
 TRAIN_A_FEW_STEPS = """
 import numpy as np, keras
 from collections import namedtuple
-from agent import build_agent
+from agent import Head, build_agent
 assert keras.backend.backend() == "{backend}"
+head = Head(dueling={dueling}, quantiles={quantiles})
 rng = np.random.default_rng(0)
 B = namedtuple("B", "s_tm1 a_tm1 r_t discount_t s_t weights")
 s = lambda: rng.integers(0, 256, (8, 84, 84, 4), dtype=np.uint8)
 batch = B(s(), rng.integers(0, 4, 8), rng.uniform(-1, 1, 8).astype(np.float32), np.ones(8, np.float32), s(),
           np.ones(8, np.float32))
-agent = build_agent(4, learning_rate=1e-3, seed=0)
+agent = build_agent(4, head=head, learning_rate=1e-3, seed=0)
 losses = [agent.train_step(batch)[0] for _ in range(15)]
 assert losses[-1] < losses[0], losses
 td_errors = agent.train_step(batch).td_errors
 assert td_errors.shape == (8,) and np.isfinite(td_errors).all() and np.abs(td_errors).max() > 0, td_errors
 # Zero importance weights zero the gradient: a fresh agent's first Adam step then moves nothing.
-still = build_agent(4, learning_rate=1e-3, seed=0)
+still = build_agent(4, head=head, learning_rate=1e-3, seed=0)
 before = still.online.get_weights()
 still.train_step(batch._replace(weights=np.zeros(8, np.float32)))
 assert all(np.array_equal(a, b) for a, b in zip(before, still.online.get_weights()))
@@ -339,9 +341,10 @@ def run_on_backend(backend, script):
     assert result.stdout.startswith("ok")
 
 
+@pytest.mark.parametrize("dueling, quantiles", [(False, 0), (True, 8)], ids=["plain", "dueling-quantile"])
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
-def test_train_steps_run_on_each_installed_backend(backend):
-    run_on_backend(backend, TRAIN_A_FEW_STEPS.format(backend=backend))
+def test_train_steps_run_on_each_installed_backend(backend, dueling, quantiles):
+    run_on_backend(backend, TRAIN_A_FEW_STEPS.format(backend=backend, dueling=dueling, quantiles=quantiles))
 
 
 TORCH_FORWARD_MATCHES_KERAS = """
