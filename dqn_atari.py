@@ -52,6 +52,9 @@ class Config:
     optimizer: str = "adam"
     optimizer_epsilon: float | None = None
     loss: str = "huber"
+    dueling: bool = False
+    distributional: str = "none"
+    quantiles: int = 200
     clip_norm: float | None = None
     target_update: int = 1_000
     train_every: int = 4
@@ -70,6 +73,17 @@ class Config:
     save_memory: bool = True
     eval_every: int = 0
     envs: int = 1
+    preset: str | None = None
+
+
+# One-flag recipes (--preset NAME): the Config fields each sets, unless the command line gives them.
+PRESETS = {
+    # Two million agent steps on a 2-core CPU: the defaults' gradient step every 4 agent steps, a
+    # 100,000-transition memory, exploration over the first 250,000 steps, an evaluation every 100,000.
+    "laptop": dict(steps=2_000_000, pre_steps=10_000, memory_size=100_000, epsilon_steps=250_000,
+                   epsilon_end=0.01, learning_rate=1e-4, target_update=1_000, train_every=4,
+                   eval_every=100_000, checkpoint_every=20),
+}
 
 
 def build_parser():
@@ -122,7 +136,16 @@ def build_parser():
                           "(default: 1.5e-4 for adam as Dopamine; 0.01 / 32**2 for rmsprop, the Nature paper's 0.01 "
                           "for its loss summed over 32 transitions, ours being their mean, as DQN Zoo; "
                           "PyTorch's and Keras's own default is 1e-8 and 1e-7)")
-    run.add_argument("--loss", choices=("huber", "logcosh", "mse"), default=d.loss, help="TD loss")
+    run.add_argument("--loss", choices=("huber", "logcosh", "mse"), default=d.loss,
+                     help="TD loss (a quantile network learns with the quantile Huber loss)")
+    run.add_argument("--dueling", action="store_true",
+                     help="dueling head (Wang et al. 2016): value and advantage streams after the "
+                          "convolutions, Q = V + A - mean(A)")
+    run.add_argument("--distributional", choices=("none", "quantile"), default=d.distributional,
+                     help="quantile: learn --quantiles quantiles of each action's return with the quantile "
+                          "Huber loss, kappa 1 (QR-DQN, Dabney et al. 2018); actions go by their mean")
+    run.add_argument("--quantiles", metavar="N", type=positive_number, default=d.quantiles,
+                     help="with --distributional quantile: quantiles per action")
     run.add_argument("--clip-norm", metavar="NORM", type=_positive_float, default=None, help="clip gradients to this global norm")
     run.add_argument("--target-update", metavar="N", type=positive_number, default=d.target_update,
                      help="agent steps between copies of the online network into the target network")
@@ -169,12 +192,21 @@ def build_parser():
                       help="with --play/--eval: write a video of the first game (.mp4 or .gif)")
     play.add_argument("--eval-every", metavar="N", type=whole_number, default=d.eval_every,
                       help="while training: evaluate 10 games every this many steps into <env>_eval.txt (0: never)")
+    flags = {action.dest: action.option_strings[-1] for action in parser._actions if action.option_strings}
+    recipes = "; ".join(f"{name}: " + " ".join(f"{flags[field]} {value}" for field, value in values.items())
+                        for name, values in PRESETS.items())
+    run.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                     help=f"a named recipe ({recipes}); a flag given beside it wins, and <env>_config.json "
+                          "records the values used")
     return parser
 
 
-def config_from_args(args):
+def config_from_args(args, explicit=frozenset()):
+    """The Config of the parsed command line: a ``--preset``'s values where no flag gave the field."""
     fields = {f.name for f in dataclasses.fields(Config)}
-    return Config(**{key: value for key, value in vars(args).items() if key in fields})
+    given = {key: value for key, value in vars(args).items() if key in fields}
+    preset = {key: value for key, value in PRESETS.get(args.preset, {}).items() if key not in explicit}
+    return Config(**{**given, **preset})
 
 
 # The flags --play and --eval use; any other given with them would be ignored.
@@ -194,6 +226,11 @@ def check_combination(parser, args, explicit):
         field = min(explicit - PLAY_FIELDS, key=list(flags).index)
         where = "; the summary is written beside the weights" if field == "out" and args.eval else ""
         parser.error(f"{flags[field]} applies to training, not to {playing}{where}")
+    if args.distributional == "quantile" and "loss" in explicit:
+        parser.error("--loss applies to networks of one value per action: --distributional quantile "
+                     "learns with the quantile Huber loss")
+    if "quantiles" in explicit and args.distributional != "quantile" and not args.resume and not playing:
+        parser.error("--quantiles applies to --distributional quantile only")
     if args.prioritized and args.envs > 1:
         parser.error("--prioritized keeps one replay memory for the whole run: use it with --envs 1")
     if args.resume and args.continue_from:
@@ -248,13 +285,13 @@ def main(argv=None):
     try:
         if args.play or args.eval:
             games = args.games or (EVAL_GAMES if args.eval else 1)
-            play(config_from_args(args), args.eval or args.play, games=games, protocol=bool(args.eval),
+            play(config_from_args(args, explicit), args.eval or args.play, games=games, protocol=bool(args.eval),
                  record=args.record)
             return 0
         if args.resume:
-            resume(config_from_args(args), explicit)
+            resume(config_from_args(args, explicit), explicit)
         else:
-            train(config_from_args(args))
+            train(config_from_args(args, explicit))
         return 0
     except UserError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
@@ -605,10 +642,29 @@ def display_available(suggest_record=False):
     return False
 
 
+def network_head(config):
+    """The ``agent.Head`` that ``--dueling``, ``--distributional`` and ``--quantiles`` choose."""
+    from agent import Head
+
+    return Head(dueling=config.dueling, quantiles=config.quantiles if config.distributional == "quantile" else 0)
+
+
+def head_settings(head):
+    """The Config fields that build ``head`` (the inverse of ``network_head``)."""
+    return dict(dueling=head.dueling, distributional="quantile" if head.quantiles else "none",
+                quantiles=head.quantiles or Config.quantiles)
+
+
+def head_flags(head):
+    """The command line's words for ``head``: "--dueling --distributional quantile --quantiles 200"."""
+    flags = ["--dueling"] * head.dueling + [f"--distributional quantile --quantiles {head.quantiles}"] * bool(head.quantiles)
+    return " ".join(flags) or "neither --dueling nor --distributional"
+
+
 def make_agent(config, num_actions):
     from agent import build_agent
 
-    return build_agent(num_actions, loss=config.loss, optimizer=config.optimizer,
+    return build_agent(num_actions, head=network_head(config), loss=config.loss, optimizer=config.optimizer,
                        learning_rate=config.learning_rate, clip_norm=config.clip_norm,
                        optimizer_epsilon=config.optimizer_epsilon, seed=config.seed)
 
@@ -625,9 +681,12 @@ def make_memory(config):
 
 
 def load_into_both_networks(agent, path, game):
-    from agent import load_weights
+    from agent import HeadMismatchError, load_weights
 
-    load_weights(path, agent.online, game=game)
+    try:
+        load_weights(path, agent.online, game=game)
+    except HeadMismatchError as error:
+        raise UserError(f"{error}: train on them with {head_flags(error.recorded)}") from None
     agent.sync_target()
     agent.sync_actor()
 
@@ -659,6 +718,9 @@ def play(config, weights, *, games, protocol, record=None):
         ensure_writable_folder(Path(weights).parent, "the weights' folder (for the evaluation summary)")
     config = with_resolved_precision(with_drawn_seed(config))
     setup_backend(config)
+    from agent import load_weights, read_head
+
+    config = dataclasses.replace(config, **head_settings(read_head(weights)))  # the network the file holds
     render_mode = "human" if config.render and display_available(suggest_record=True) else None
     rules = {} if protocol else {"epsilon": 0.0, "max_frames": None}
     with contextlib.ExitStack() as stack:
@@ -666,8 +728,6 @@ def play(config, weights, *, games, protocol, record=None):
             env = evaluation.make_eval_env(config.env_id, seed=config.seed, render_mode=render_mode)
         stack.callback(env.close)
         agent = make_agent(config, env.action_space.n)
-        from agent import load_weights
-
         load_weights(weights, agent.online, game=evaluation.game_name(env))
         recorder = stack.enter_context(evaluation.VideoRecorder(record)) if record else None
         summary = evaluation.evaluate(

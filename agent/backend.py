@@ -118,19 +118,22 @@ def describe_threads():
 
 
 def make_q_function(model):
-    """Returns a compiled ``f(states uint8[B,84,84,4]) -> float32[B,A]`` numpy function."""
+    """Returns a compiled ``f(states uint8[B,84,84,4]) -> float32[B,A]`` numpy function: the action
+    values, which for a network of quantiles are their means (``network.action_values``)."""
+    from agent.network import action_values
+
     if name() == "tensorflow":
         import tensorflow as tf
 
         # A concrete function skips tf.function's per-call signature matching: about 0.3 ms of
         # the 1.3 ms a one-state forward pass costs on a 2-core CPU.
-        compiled = tf.function(lambda states: model(states, training=False)).get_concrete_function(
+        compiled = tf.function(lambda states: action_values(model(states, training=False))).get_concrete_function(
             tf.TensorSpec((None, *model.input_shape[1:]), model.input.dtype))
         return lambda states: compiled(tf.convert_to_tensor(states)).numpy()
     if name() == "jax":
         import jax
 
-        compiled = jax.jit(lambda tv, ntv, states: model.stateless_call(tv, ntv, states)[0])
+        compiled = jax.jit(lambda tv, ntv, states: action_values(model.stateless_call(tv, ntv, states)[0]))
         return lambda states: np.asarray(compiled(_values(model.trainable_variables),
                                                   _values(model.non_trainable_variables), states))
     import torch
@@ -139,7 +142,7 @@ def make_q_function(model):
 
     def q_function(states):
         with torch.no_grad():
-            return forward(states).float().cpu().numpy()
+            return action_values(forward(states)).float().cpu().numpy()
 
     return q_function
 

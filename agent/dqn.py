@@ -6,8 +6,8 @@ import keras
 import numpy as np
 
 from agent import backend
-from agent.learning import LOSSES, double_dqn_loss
-from agent.network import build_q_network
+from agent.learning import LOSSES, double_dqn_loss, quantile_double_dqn_loss
+from agent.network import Head, build_q_network, head_of
 
 # Each optimizer's default epsilon: Dopamine's 1.5e-4 for Adam; for RMSprop the Nature DQN's 0.01, which
 # its code added to the second moment of a gradient summed over a batch of 32. Our loss is the batch's
@@ -45,13 +45,17 @@ class DQNAgent:
     """
 
     def __init__(self, online, target, optimizer, loss="huber", seed=None, actor=None):
+        """``loss`` is the TD loss of a network with one value per action; a network with quantiles
+        (``Head.quantiles``) learns with QR-DQN's quantile Huber loss instead."""
         self.online = online
         self.target = target
         self.actor = actor if actor is not None else keras.models.clone_model(online)
         self.optimizer = optimizer
-        self.num_actions = online.output_shape[-1]
+        self.num_actions = online.output_shape[1]
+        self.head = head_of(online)
         self.rng = np.random.default_rng(seed)
-        compute_loss = functools.partial(double_dqn_loss, loss_fn=LOSSES[loss])
+        compute_loss = (quantile_double_dqn_loss if self.head.quantiles
+                        else functools.partial(double_dqn_loss, loss_fn=LOSSES[loss]))
         self._learn = backend.make_train_step(online, target, optimizer, compute_loss)
         self._actor_q_values = backend.make_q_function(self.actor)
         self._copy_to_target = backend.make_copy(online, target)
@@ -128,15 +132,16 @@ def make_optimizer(name, learning_rate, clip_norm=None, epsilon=None):
                                     global_clipnorm=clip_norm)
 
 
-def build_agent(num_actions, *, loss="huber", optimizer="adam", learning_rate=1e-4,
+def build_agent(num_actions, *, head=Head(), loss="huber", optimizer="adam", learning_rate=1e-4,
                 clip_norm=None, optimizer_epsilon=None, seed=None):
-    """A DQNAgent with fresh Nature networks (online, target and a float32 actor) and a new optimizer.
+    """A DQNAgent with fresh Nature networks (online, target and a float32 actor) of ``head``'s
+    kind and a new optimizer.
 
     The online network follows the global Keras dtype policy; the target holds its weights in that
     policy's compute dtype (bfloat16 under ``mixed_bfloat16``), as only forward passes read it.
     """
-    online = build_q_network(num_actions, name="online")
-    target = build_q_network(num_actions, name="target", dtype=keras.config.dtype_policy().compute_dtype)
-    actor = build_q_network(num_actions, name="actor", dtype="float32")
+    online = build_q_network(num_actions, name="online", head=head)
+    target = build_q_network(num_actions, name="target", dtype=keras.config.dtype_policy().compute_dtype, head=head)
+    actor = build_q_network(num_actions, name="actor", dtype="float32", head=head)
     return DQNAgent(online, target, make_optimizer(optimizer, learning_rate, clip_norm, optimizer_epsilon),
                     loss=loss, seed=seed, actor=actor)

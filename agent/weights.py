@@ -3,11 +3,14 @@
 Keras 3 only writes ``*.weights.h5`` names and writes them in place, so a crash mid-save would
 destroy the previous file. This small HDF5 layout keeps the seed's file name, is written
 atomically, and records the game and action count so a file of another game is refused with a
-clear message instead of a shape error deep inside Keras.
+clear message instead of a shape error deep inside Keras. It also records the network's head
+(dueling or not, the number of quantiles), so that weights are only ever loaded into a network
+that computes what they were trained for; files written before heads existed are plain ones.
 """
 import h5py
 import numpy as np
 
+from agent.network import Head, head_of
 from atomic_file import atomic_path
 from errors import UserError
 
@@ -19,13 +22,23 @@ class WeightsError(UserError):
     """A weights file that is missing, unreadable, or made for another game or network."""
 
 
+class HeadMismatchError(WeightsError):
+    """Weights of one head (``recorded``) offered to a network of another (``expected``)."""
+
+    def __init__(self, path, recorded, expected):
+        super().__init__(f"{path} holds the weights of a {recorded.describe()} network, "
+                         f"not of the {expected.describe()} network this command builds")
+        self.path, self.recorded, self.expected = path, recorded, expected
+
+
 def save_weights(path, model, *, game):
     """Atomically writes ``model``'s weights to ``path`` with the game's name and action count."""
     try:
         with atomic_path(path) as temp:
             with h5py.File(temp, "w") as f:
-                f.attrs.update(format=FORMAT, version=VERSION, game=game,
-                               num_actions=int(model.output_shape[-1]))
+                head = head_of(model)
+                f.attrs.update(format=FORMAT, version=VERSION, game=game, num_actions=int(model.output_shape[1]),
+                               dueling=int(head.dueling), quantiles=int(head.quantiles))
                 group = f.create_group("weights")
                 for index, array in enumerate(model.get_weights()):  # bfloat16 ones widen exactly
                     group.create_dataset(f"{index:03d}", data=np.asarray(array, np.float32))
@@ -38,12 +51,14 @@ def load_weights(path, model, *, game=None):
     attrs, arrays = _read(path)
     if attrs.get("format") != FORMAT:
         raise WeightsError(f"{path} is not a dqn-atari weights file")
-    num_actions = int(model.output_shape[-1])
+    num_actions = int(model.output_shape[1])
     if int(attrs["num_actions"]) != num_actions:
         raise WeightsError(f"{path} holds weights for {attrs['game']} with {attrs['num_actions']} "
                            f"actions, but this game has {num_actions}")
     if game is not None and attrs["game"] != game:
         raise WeightsError(f"{path} holds weights for {attrs['game']}, not for {game}")
+    if _head(attrs) != head_of(model):
+        raise HeadMismatchError(path, _head(attrs), head_of(model))
     expected = [tuple(w.shape) for w in model.weights]
     if [a.shape for a in arrays] != expected:
         raise WeightsError(f"{path} holds weights of another network architecture")
@@ -54,6 +69,15 @@ def load_weights(path, model, *, game=None):
 def read_game(path):
     """The game name recorded in a weights file."""
     return _read(path)[0]["game"]
+
+
+def read_head(path):
+    """The ``Head`` of the network whose weights a file holds."""
+    return _head(_read(path)[0])
+
+
+def _head(attrs):
+    return Head(dueling=bool(attrs.get("dueling", 0)), quantiles=int(attrs.get("quantiles", 0)))
 
 
 def _read(path):

@@ -6,6 +6,7 @@
     python3 bench/train_speed.py --train-every 1 --n-step 3      # a recipe of the README's Results
     python3 bench/train_speed.py --prioritized                   # with prioritized replay
     python3 bench/train_speed.py --envs 4                        # four copies, actions in one batch
+    python3 bench/train_speed.py --dueling --distributional quantile   # the stronger heads
 
 Runs ``dqn_atari.run_training`` (Double DQN, batch 32, train every 4 steps unless
 ``--train-every`` says otherwise, target sync every 1,000 steps) for ``--warmup`` steps, then for ``--steps`` more, timing the environment, the
@@ -80,6 +81,9 @@ def main():
     parser.add_argument("--n-step", type=dqn_atari.positive_number, default=dqn_atari.Config.n_step)
     parser.add_argument("--prioritized", action="store_true", help="prioritized replay")
     parser.add_argument("--envs", type=dqn_atari.positive_number, default=dqn_atari.Config.envs, help="copies of the game side by side")
+    parser.add_argument("--dueling", action="store_true", help="the dueling head")
+    parser.add_argument("--distributional", choices=("none", "quantile"), default=dqn_atari.Config.distributional)
+    parser.add_argument("--quantiles", type=dqn_atari.positive_number, default=dqn_atari.Config.quantiles)
     args = parser.parse_args()
     if args.steps < 2:
         parser.error("--steps: the first timed step starts the clock, so time at least 2")
@@ -89,7 +93,8 @@ def main():
                               threads=args.threads, precision=args.precision, learner=args.learner,
                               memory_compression=args.memory_compression, out=tempfile.gettempdir(),
                               train_every=args.train_every, n_step=args.n_step, prioritized=args.prioritized,
-                              envs=args.envs)
+                              envs=args.envs, dueling=args.dueling, distributional=args.distributional,
+                              quantiles=args.quantiles)
     dqn_atari.setup_backend(config)
     envs, act, train = run(config, args.warmup + args.steps)
     # The copies step one after the other in one thread: in time order, one entry per agent step.
@@ -112,6 +117,7 @@ def main():
     print(f"n_step: {args.n_step}")
     print(f"prioritized: {args.prioritized}")
     print(f"envs: {args.envs}")
+    print(f"head: {dqn_atari.network_head(config).describe()}")
     print(f"timed_steps: {timed_steps}")
     print(f"sps: {timed_steps / max(learning_elapsed, 1e-9):.1f}")
     print(f"train_step_ms: {median_ms(timed_train):.2f}")

@@ -24,9 +24,10 @@ def number(text):
 
 def test_train_speed_runs_the_training_loop_and_prints_its_figures():
     figures = run_bench("bench/train_speed.py", "--warmup", 600, "--steps", 40, "--threads", 1,
-                        "--train-every", 2, "--n-step", 3, "--prioritized")
+                        "--train-every", 2, "--n-step", 3, "--prioritized", "--dueling",
+                        "--distributional", "quantile", "--quantiles", 8)
     assert figures["env"] == "Pong-v0" and figures["train_every"] == "2" and figures["n_step"] == "3"
-    assert figures["prioritized"] == "True"
+    assert figures["prioritized"] == "True" and figures["head"] == "dueling quantile (8)"
     assert figures["timed_steps"] == "39"
     for name in ("sps", "train_step_ms", "act_ms", "env_step_ms"):
         assert math.isfinite(number(figures[name])) and number(figures[name]) > 0, name

@@ -223,17 +223,24 @@ def test_resume_after_half_the_steps_gives_the_same_weights_and_log(straight, tm
     assert_same_run(straight, split)
 
 
-def test_prioritized_replay_resumes_exactly_whichever_thread_learns(tmp_path_factory):
+def test_prioritized_replay_with_both_heads_resumes_exactly_whichever_thread_learns(tmp_path_factory):
     """Priorities, their maximum and the importance-exponent schedule survive a checkpoint, and the
-    learner thread draws the same batches as the loop's thread (priorities arrive at the same point)."""
-    straight = completed_run(tmp_path_factory, "prioritized", "-pre", 600, "--steps", 1600, "--prioritized")
+    learner thread draws the same batches as the loop's thread (priorities arrive at the same point).
+    The run has the dueling and the quantile head, whose priorities are per-sample quantile losses."""
+    heads = ["--dueling", "--distributional", "quantile", "--quantiles", 8]
+    straight = completed_run(tmp_path_factory, "prioritized", "-pre", 600, "--steps", 1600, "--prioritized", *heads)
     split = tmp_path_factory.mktemp("prioritized-split")
-    first = run_cli(*RUN, "-pre", 600, "--steps", 800, "--prioritized", "--out", split)
+    first = run_cli(*RUN, "-pre", 600, "--steps", 800, "--prioritized", *heads, "--out", split)
     assert first.returncode == 0, first.stderr[-2000:]
     second = run_cli(*RUN, "-pre", 600, "--steps", 1600, "--out", split, "--resume", "--learner", "main")
     assert second.returncode == 0, second.stderr[-2000:]
-    assert json.loads((split / "Pong-v0_config.json").read_text())["prioritized"] is True
+    config = json.loads((split / "Pong-v0_config.json").read_text())
+    assert (config["prioritized"], config["dueling"], config["distributional"], config["quantiles"]) == (
+        True, True, "quantile", 8)
     assert_same_run(straight, split)
+    refused = run_cli(*RUN, "--steps", 2000, "--out", split, "--resume", "--distributional", "none")
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert "made with --distributional 'quantile', but this command runs with --distributional 'none'" in refused.stderr
 
 
 def test_two_game_copies_resume_exactly_whichever_thread_learns(tmp_path_factory):

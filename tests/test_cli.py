@@ -77,6 +77,24 @@ def test_continue_from_weights_then_play(trained_run):
     assert played.stdout.splitlines()[1].startswith("1 game: ")
 
 
+def test_a_run_with_both_heads_plays_as_its_weights_file_says_and_another_head_refuses_them(tmp_path):
+    out = tmp_path / "heads"
+    trained = run_cli("-env", "Pong-v0", "--dueling", "--distributional", "quantile", "--quantiles", 8,
+                      "--steps", 300, "-pre", 200, "--out", out, *FAST)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    config = json.loads((out / "Pong-v0_config.json").read_text())
+    assert (config["dueling"], config["distributional"], config["quantiles"]) == (True, "quantile", 8)
+    weights = out / "Pong-v0_weights.h5"
+    played = run_cli("-env", "Pong-v0", "--play", weights, "--seed", 1, "--threads", 1)  # no head flags needed
+    assert played.returncode == 0, played.stderr[-3000:]
+    assert played.stdout.splitlines()[0].startswith("game 1: score ")
+    plain = tmp_path / "plain"
+    assert_user_error(run_cli("-env", "Pong-v0", "--continue", weights, "--steps", 10, "--out", plain, *FAST),
+                      "holds the weights of a dueling quantile (8) network, not of the plain network",
+                      "train on them with --dueling --distributional quantile --quantiles 8")
+    assert not plain.exists() or not list(plain.glob("Pong-v0_*"))
+
+
 def test_eval_prints_the_protocol_summary_and_writes_json(trained_run):
     out, _ = trained_run
     result = run_cli("-env", "Pong-v0", "--eval", out / "Pong-v0_weights.h5", "--games", 2, "--seed", 3,
@@ -154,6 +172,8 @@ def test_bad_numbers_are_one_line_and_exit_2(tmp_path, args, fragment):
     (["--record", "game.mp4"], "--record applies to --play or --eval"),
     (["--prioritized", "--envs", "2"], "--envs 1"),
     (["--eval", "a.h5"], "--steps applies to training, not to --eval"),
+    (["--distributional", "quantile", "--loss", "mse"], "--loss applies to networks of one value per action"),
+    (["--quantiles", "50"], "--quantiles applies to --distributional quantile only"),
 ])
 def test_flags_that_would_be_ignored_together_are_refused(tmp_path, args, fragment):
     assert_user_error(run_cli(*args, "--steps", 1, "--out", tmp_path / "new"), fragment)
@@ -179,6 +199,7 @@ def test_reward_visualizer_draws_the_log_the_trainer_wrote(trained_run, tmp_path
                                              "beside the weights"),
     (["--play", "w.h5", "--seed", "1", "--lr", "0.001", "--memory-size", "10"], "--memory-size applies to training"),
     (["--play", "w.h5", "--no-life-loss-signal"], "--no-life-loss-signal applies to training, not to --play"),
+    (["--play", "w.h5", "--dueling"], "--dueling applies to training, not to --play"),
 ])
 def test_training_flags_with_play_or_eval_are_refused_not_ignored(argv, message, capsys):
     import dqn_atari
@@ -444,3 +465,25 @@ def test_a_pre_fill_that_would_be_wasted_is_warned_about():
     assert no_learning == "-pre 80,000 >= --steps 50,000: this run will not learn, only fill its memory"
     (overwritten,) = dqn_atari.pre_fill_warnings(dqn_atari.Config(pre_steps=300_000, memory_size=100_000))
     assert overwritten.startswith("-pre 300,000 > --memory-size 100,000: the first 200,000 steps")
+
+
+def test_a_preset_sets_its_recipe_and_a_flag_given_beside_it_wins():
+    import dqn_atari
+
+    def config(*argv):
+        return dqn_atari.config_from_args(dqn_atari.build_parser().parse_args(argv), dqn_atari.explicit_fields(argv))
+
+    laptop = config("-env", "Breakout-v0", "--preset", "laptop")
+    assert laptop.preset == "laptop" and laptop.env_id == "Breakout-v0"
+    assert {field: getattr(laptop, field) for field in dqn_atari.PRESETS["laptop"]} == dqn_atari.PRESETS["laptop"]
+    assert laptop.steps == 2_000_000 and laptop.memory_size == 100_000
+    mine = config("--preset", "laptop", "--steps", "3000000", "--memory-size", str(dqn_atari.Config.memory_size))
+    assert mine.steps == 3_000_000 and mine.memory_size == dqn_atari.Config.memory_size  # given at its default: still given
+    assert mine.epsilon_steps == 250_000
+    assert config().steps == dqn_atari.Config.steps and config().preset is None
+
+
+def test_a_preset_is_refused_with_play_and_unknown_presets_are_one_line(tmp_path):
+    assert_user_error(run_cli("--play", "w.h5", "--preset", "laptop"), "--preset applies to training, not to --play")
+    result = run_cli("--preset", "desktop", "--out", tmp_path)
+    assert result.returncode == 2 and "invalid choice: 'desktop'" in result.stderr and "Traceback" not in result.stderr
