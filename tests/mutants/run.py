@@ -51,6 +51,16 @@ MUTANTS = {
         "training.py", "learning_terminal = terminated or (config.life_loss_signal and info.get(\"life_lost\", False))",
         "learning_terminal = terminated", (LIFE_LOSS,),
         "the loop stores a lost life as an ordinary step"),
+    "quantile-target-picks-by-the-target-network": Mutant(
+        "agent/learning.py", "a_t = ops.argmax(ops.mean(q_t_online, axis=2), axis=1)",
+        "a_t = ops.argmax(ops.mean(q_t_target, axis=2), axis=1)", ("tests/test_heads.py",),
+        "QR-DQN without Double DQN: the target network's quantiles both pick and value a_t"),
+    "quantile-loss-asymmetry-flipped": Mutant(
+        "agent/learning.py", "below = ops.cast(u < 0.0, u.dtype)", "below = ops.cast(u > 0.0, u.dtype)",
+        ("tests/test_heads.py",), "each quantile is pulled toward 1 - tau instead of tau"),
+    "dueling-advantage-mean-not-subtracted": Mutant(
+        "agent/network.py", "q = value + advantages - ops.mean(advantages, axis=1, keepdims=True)",
+        "q = value + advantages", ("tests/test_heads.py",), "Q = V + A: the value stream is not identifiable"),
     "rewards-overwritten-in-frame-skip": Mutant(
         "preprocessing/wrappers.py", "total_reward += float(reward)", "total_reward = float(reward)",
         ("tests/test_preprocessing.py",), "the seed's bug: only the last repeated frame's reward counts"),
