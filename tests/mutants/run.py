@@ -95,9 +95,10 @@ def run_mutant(name, mutant):
                                 env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     lines = result.stdout.strip().splitlines()
     failed = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
+    reasons = [line for line in lines if line.startswith("E   ")][:1]
     outcome = "killed" if result.returncode == 1 and failed else "survived" if result.returncode == 0 else "error"
     print(f"{name}: {outcome} in {time.monotonic() - started:.0f} s ({mutant.why})")
-    for line in failed or lines[-1:]:
+    for line in (failed + reasons) or lines[-1:]:
         print(f"    {line[:300]}")
     return outcome
 
