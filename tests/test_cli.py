@@ -454,7 +454,9 @@ def test_the_games_are_closed_when_a_run_ends_and_when_it_is_refused(tmp_path, m
                            *FAST]) == 2
     assert len(opened) == 4 and opened[-1]["closed"], opened
     assert dqn_atari.main(["-env", "Pong-v0", "--play", str(corrupt), "--seed", "0"]) == 2
-    assert len(opened) == 5 and opened[-1]["closed"], opened
+    assert len(opened) == 4, "a weights file that cannot be read is refused before a game opens"
+    assert dqn_atari.main(["-env", "Breakout-v0", "--play", str(out / "Pong-v0_weights.h5"), "--seed", "0"]) == 2
+    assert len(opened) == 5 and opened[-1] == {"id": "Breakout-v0", "closed": True}, opened
 
 
 def test_a_pre_fill_that_would_be_wasted_is_warned_about():
