@@ -57,8 +57,9 @@ def load_weights(path, model, *, game=None):
                            f"actions, but this game has {num_actions}")
     if game is not None and attrs["game"] != game:
         raise WeightsError(f"{path} holds weights for {attrs['game']}, not for {game}")
-    if _head(attrs) != head_of(model):
-        raise HeadMismatchError(path, _head(attrs), head_of(model))
+    recorded, expected_head = _head(attrs), head_of(model)
+    if recorded != expected_head:
+        raise HeadMismatchError(path, recorded, expected_head)
     expected = [tuple(w.shape) for w in model.weights]
     if [a.shape for a in arrays] != expected:
         raise WeightsError(f"{path} holds weights of another network architecture")
@@ -68,24 +69,25 @@ def load_weights(path, model, *, game=None):
 
 def read_game(path):
     """The game name recorded in a weights file."""
-    return _read(path)[0]["game"]
+    return _read(path, with_arrays=False)[0]["game"]
 
 
 def read_head(path):
     """The ``Head`` of the network whose weights a file holds."""
-    return _head(_read(path)[0])
+    return _head(_read(path, with_arrays=False)[0])
 
 
 def _head(attrs):
     return Head(dueling=bool(attrs.get("dueling", 0)), quantiles=int(attrs.get("quantiles", 0)))
 
 
-def _read(path):
+def _read(path, with_arrays=True):
+    """(attrs, arrays); ``with_arrays=False`` checks the weights group is there but reads none of it."""
     try:
         with h5py.File(path, "r") as f:
             attrs = {key: _plain(value) for key, value in f.attrs.items()}
             group = f["weights"]
-            arrays = [np.asarray(group[key]) for key in sorted(group)]
+            arrays = [np.asarray(group[key]) for key in sorted(group)] if with_arrays else None
     except FileNotFoundError:
         raise WeightsError(f"weights file not found: {path}") from None
     except (OSError, KeyError) as error:
