@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from atomic_file import fsync_path, write_text
-from errors import UserError
+from common.atomic_file import fsync_path, write_text
+from common.errors import UserError
 
 MANIFEST = "MANIFEST.json"
 FORMAT = "dqn-atari-checkpoint"

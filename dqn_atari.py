@@ -17,7 +17,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from errors import OneLineErrorParser, UserError
+from common.errors import OneLineErrorParser, UserError
 from training import PeriodicEvaluation, RunFiles, restore_checkpoint, run_training
 
 PROG = "dqn_atari.py"
@@ -413,7 +413,7 @@ def resume(cli_config, explicit):
     """Continues the run in ``--out`` from its newest complete checkpoint."""
     from checkpoint import CheckpointStore, read_manifest
     from preprocessing import resolve_env_id
-    from runlog import truncate_after_step, truncate_eval_after_step
+    from common.runlog import truncate_after_step, truncate_eval_after_step
 
     resolve_env_id(cli_config.env_id)
     files = RunFiles.for_env(Path(cli_config.out), cli_config.env_id)
@@ -692,7 +692,7 @@ def load_into_both_networks(agent, path, game):
 
 
 def save_config(path, config):
-    from atomic_file import write_text
+    from common.atomic_file import write_text
 
     write_text(path, json.dumps(dataclasses.asdict(config), indent=2) + "\n")
 

@@ -35,9 +35,8 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-import atomic_file
-import runlog
-from errors import UserError
+from common import atomic_file, runlog
+from common.errors import UserError
 from preprocessing import FrameStack, make_env
 from preprocessing.wrappers import FireReset
 

@@ -24,9 +24,7 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.lines import Line2D
 
-import atomic_file
-import errors
-import runlog
+from common import atomic_file, errors, runlog
 
 PROG = "reward_visualizer.py"
 FIGURE_INCHES = (10, 5)

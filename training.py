@@ -45,7 +45,7 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
     on SIGINT/SIGTERM, and at the end; ``evaluation`` (a PeriodicEvaluation) runs every
     ``config.eval_every`` steps.
     """
-    from runlog import RunLogWriter
+    from common.runlog import RunLogWriter
 
     envs, streams = game_copies(env), memory_streams(memory)
     policy_epsilon = epsilon_policy(config)
@@ -166,7 +166,7 @@ class Learner:
 def warn_on_failure(save, *args):
     """A periodic save that fails (disk full, say) is reported and training goes on (returns False);
     the save at the end of the run reports the same failure as an error."""
-    from errors import UserError
+    from common.errors import UserError
 
     try:
         save(*args)
@@ -294,7 +294,7 @@ class RunTally:
 
     def finish_episode(self, index, step, epsilon):
         """Closes the episode of game copy ``index``; returns its ``EpisodeRecord``."""
-        from runlog import EpisodeRecord
+        from common.runlog import EpisodeRecord
 
         done, self.open_episodes[index] = self.open_episodes[index], EpisodeTally()
         self.episodes += 1
@@ -400,7 +400,7 @@ class PeriodicEvaluation:
         return True
 
     def _best_mean(self):
-        from runlog import read_eval_log
+        from common.runlog import read_eval_log
 
         if not self.path.exists() or self.path.stat().st_size == 0:
             return None
@@ -414,7 +414,7 @@ def write_checkpoint(store, config, agent, memory, envs, progress, game):
     import random
 
     from agent import save_weights as write_weights
-    from atomic_file import atomic_path, write_bytes
+    from common.atomic_file import atomic_path, write_bytes
     from preprocessing import env_snapshot
 
     def write_files(folder):

@@ -11,8 +11,8 @@ import h5py
 import numpy as np
 
 from agent.network import Head, head_of
-from atomic_file import atomic_path
-from errors import UserError
+from common.atomic_file import atomic_path
+from common.errors import UserError
 
 FORMAT = "dqn-atari-weights"
 VERSION = 1

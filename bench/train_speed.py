@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import dqn_atari  # noqa: E402
 import training  # noqa: E402
-from errors import OneLineErrorParser, run_main  # noqa: E402
+from common.errors import OneLineErrorParser, run_main  # noqa: E402
 
 
 class Timed:

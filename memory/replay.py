@@ -35,7 +35,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from errors import UserError
+from common.errors import UserError
 from memory.frame_stores import COMPRESSIONS, make_frame_store
 from memory.sizing import ensure_fits, required_bytes
 from memory.snapshot_file import check_layout, read_arrays, write_arrays_atomically

@@ -6,7 +6,7 @@ found out hours into a run, when the kernel kills the process and the run is los
 import os
 from pathlib import Path
 
-from errors import UserError
+from common.errors import UserError
 
 FLAG_ARRAYS_BYTES_PER_SLOT = 4 + 4 + 4  # int32 action, float32 reward, four bool flags
 COMPRESSED_INDEX_BYTES_PER_SLOT = 8 + 4 + 2  # int64 arena offset, int32 length, uint16 dictionary

@@ -7,8 +7,8 @@ import zipfile
 
 import numpy as np
 
-from atomic_file import atomic_path
-from errors import UserError
+from common.atomic_file import atomic_path
+from common.errors import UserError
 
 
 def write_arrays_atomically(path, arrays: dict[str, np.ndarray]):

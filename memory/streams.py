@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from errors import UserError
+from common.errors import UserError
 from memory.replay import Batch, ReplayMemory
 
 

@@ -3,7 +3,7 @@ import ale_py
 import gymnasium as gym
 from gymnasium.envs.registration import find_highest_version, get_env_id, parse_env_id
 
-from errors import UserError
+from common.errors import UserError
 
 ATARI_ENTRY_POINT = "ale_py.env:AtariEnv"
 MODERN_NAMESPACE = "ALE"

@@ -3,7 +3,7 @@ import warnings
 
 import gymnasium as gym
 
-from errors import UserError
+from common.errors import UserError
 
 from .env_ids import resolve_env_id
 from .wrappers import (

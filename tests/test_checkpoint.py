@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from checkpoint import MANIFEST, PAUSE_BEFORE_MANIFEST, CheckpointError, CheckpointStore, read_manifest
-from errors import UserError
+from common.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUN = ["-env", "Pong-v0", "--memory-size", "5000", "--target-update", "300", "--seed", "0", "--lr", "0.003",

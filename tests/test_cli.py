@@ -366,7 +366,7 @@ def test_resume_refuses_a_setting_older_checkpoints_did_not_record():
     import dataclasses
 
     import dqn_atari
-    from errors import UserError
+    from common.errors import UserError
 
     old = {k: v for k, v in dataclasses.asdict(dqn_atari.Config(seed=1)).items()
            if k not in ("prioritized", "priority_exponent", "importance_exponent")}
@@ -387,7 +387,7 @@ def test_a_resume_refusal_names_the_settings_as_the_command_line_gives_them(fiel
     import dataclasses
 
     import dqn_atari
-    from errors import UserError
+    from common.errors import UserError
 
     old = dataclasses.asdict(dataclasses.replace(dqn_atari.Config(seed=1), **{field: saved}))
     with pytest.raises(UserError, match=re.escape(message)):
@@ -412,7 +412,7 @@ def test_a_run_records_its_optimizer_epsilon_and_an_older_rmsprop_run_resumes_wi
 
 def test_the_memory_per_copy_floor_applies_to_several_copies_only():
     import dqn_atari
-    from errors import UserError
+    from common.errors import UserError
 
     dqn_atari.validate(dqn_atari.Config(memory_size=500))  # one game: any memory of a batch or more
     with pytest.raises(UserError, match="--envs 2"):

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import evaluation
-import runlog
-from errors import UserError
+from common import runlog
+from common.errors import UserError
 from evaluation import Episode, EvalSummary, VideoRecorder, evaluate, make_eval_env
 from preprocessing import make_env
 
@@ -341,7 +341,7 @@ def test_a_failed_recording_leaves_no_file_behind(tmp_path):
 CUT_OFF_RECORDING = """
 import sys
 import numpy as np
-from errors import UserError
+from common.errors import UserError
 from evaluation import VideoRecorder
 try:
     with VideoRecorder(sys.argv[1]) as recorder:

@@ -7,7 +7,7 @@ from, so a sampled transition shows which frames it was built from.
 import numpy as np
 import pytest
 
-from errors import UserError
+from common.errors import UserError
 from memory import COMPRESSIONS, Batch, MemoryTooLargeError, ReplayMemory, ReplayStreams, available_memory_bytes
 
 SHAPE = (84, 84)

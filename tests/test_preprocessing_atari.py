@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from errors import UserError
+from common.errors import UserError
 from preprocessing import EnvIdError, make_env, preprocess, resolve_env_id
 
 GAMES = ["Pong-v0", "Breakout-v0", "ALE/Breakout-v5"]

@@ -4,7 +4,7 @@ equal that value, as in test_memory, so a sampled transition shows where it came
 import numpy as np
 import pytest
 
-from errors import UserError
+from common.errors import UserError
 from memory import ReplayMemory
 from memory.sum_tree import SumTree
 from test_memory import frame, play

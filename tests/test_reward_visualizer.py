@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import reward_visualizer
-import runlog
+from common import runlog
 from reward_visualizer import main, trailing_mean
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -6,9 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-import errors
-import runlog
-from runlog import EpisodeRecord, EvalRecord, LogFormatError
+from common import errors, runlog
+from common.runlog import EpisodeRecord, EvalRecord, LogFormatError
 
 HEADER = "step,episode,score,clipped_return,length,epsilon,wall_time,loss,mean_q"
 
@@ -261,8 +260,8 @@ def test_a_run_log_is_not_read_as_an_evaluation_log(tmp_path):
 
 
 def test_importing_runlog_loads_neither_keras_nor_tensorflow():
-    code = ("import sys, runlog; heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+    code = ("import sys; from common import runlog; heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
             "('keras', 'tensorflow', 'matplotlib')); print(heavy)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            cwd=runlog.Path(runlog.__file__).parent)
+                            cwd=runlog.Path(runlog.__file__).parent.parent)
     assert result.stdout.strip() == "[]"

@@ -15,8 +15,7 @@ import typing
 import warnings
 from pathlib import Path
 
-import atomic_file
-import errors
+from common import atomic_file, errors
 
 
 class LogFormatError(errors.UserError):
