@@ -23,7 +23,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dqn_atari import positive_number, whole_number  # noqa: E402  (the training command's number checks)
+from common.arguments import positive_number, whole_number  # noqa: E402  (the training command's number checks)
 from common.errors import OneLineErrorParser, run_main  # noqa: E402
 from memory import COMPRESSIONS, ReplayMemory  # noqa: E402
 from preprocessing import make_env  # noqa: E402

@@ -14,6 +14,7 @@ action choice (one forward pass per round of the ``--envs`` copies) and the trai
 thin wrappers around the real objects. Prints ``name: value`` lines.
 """
 import dataclasses
+import os
 import statistics
 import sys
 import tempfile
@@ -25,6 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import dqn_atari  # noqa: E402
 import training  # noqa: E402
 from common.errors import OneLineErrorParser, run_main  # noqa: E402
+import common.arguments
+import training.build
+import training.config
+import training.loop
 
 
 class Timed:
@@ -51,14 +56,14 @@ class Timed:
 def run(config, steps):
     """Trains ``steps`` agent steps; returns the env steps (one Timed per game copy), the action
     choices (``agent.act_batch``: one call per round of the copies) and the gradient steps."""
-    envs, game = dqn_atari.open_envs(config, render=False)
-    agent = dqn_atari.make_agent(config, envs[0].action_space.n)
+    envs, game = training.build.open_envs(config, render=False)
+    agent = training.build.make_agent(config, envs[0].action_space.n)
     timed_envs, timed_agent_act = [Timed(env, "step") for env in envs], Timed(agent, "act_batch")
     timed_agent = Timed(timed_agent_act, "learn")
-    memory = dqn_atari.make_memory(config)
+    memory = training.build.make_memory(config)
     with tempfile.TemporaryDirectory() as out:
-        files = training.RunFiles.for_env(out, config.env_id)
-        training.run_training(dataclasses.replace(config, steps=steps), timed_envs, timed_agent,
+        files = training.config.RunFiles.for_env(out, config.env_id)
+        training.loop.run_training(dataclasses.replace(config, steps=steps), timed_envs, timed_agent,
                               memory, files, game=game)
         return timed_envs, timed_agent_act, timed_agent
 
@@ -70,20 +75,20 @@ def median_ms(seconds):
 def main():
     parser = OneLineErrorParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="Pong-v0")
-    parser.add_argument("--warmup", type=dqn_atari.whole_number, default=1_000, help="steps before timing (learning from step 500)")
-    parser.add_argument("--steps", type=dqn_atari.positive_number, default=4_000, help="timed steps (at least 2)")
-    parser.add_argument("--threads", type=dqn_atari.thread_count, default=dqn_atari.Config.threads)
+    parser.add_argument("--warmup", type=common.arguments.whole_number, default=1_000, help="steps before timing (learning from step 500)")
+    parser.add_argument("--steps", type=common.arguments.positive_number, default=4_000, help="timed steps (at least 2)")
+    parser.add_argument("--threads", type=common.arguments.thread_count, default=dqn_atari.Config.threads)
     parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"),
                         default=dqn_atari.Config.precision)
     parser.add_argument("--learner", choices=("thread", "main"), default=dqn_atari.Config.learner)
     parser.add_argument("--memory-compression", default=dqn_atari.Config.memory_compression)
-    parser.add_argument("--train-every", type=dqn_atari.positive_number, default=dqn_atari.Config.train_every)
-    parser.add_argument("--n-step", type=dqn_atari.positive_number, default=dqn_atari.Config.n_step)
+    parser.add_argument("--train-every", type=common.arguments.positive_number, default=dqn_atari.Config.train_every)
+    parser.add_argument("--n-step", type=common.arguments.positive_number, default=dqn_atari.Config.n_step)
     parser.add_argument("--prioritized", action="store_true", help="prioritized replay")
-    parser.add_argument("--envs", type=dqn_atari.positive_number, default=dqn_atari.Config.envs, help="copies of the game side by side")
+    parser.add_argument("--envs", type=common.arguments.positive_number, default=dqn_atari.Config.envs, help="copies of the game side by side")
     parser.add_argument("--dueling", action="store_true", help="the dueling head")
     parser.add_argument("--distributional", choices=("none", "quantile"), default=dqn_atari.Config.distributional)
-    parser.add_argument("--quantiles", type=dqn_atari.positive_number, default=dqn_atari.Config.quantiles)
+    parser.add_argument("--quantiles", type=common.arguments.positive_number, default=dqn_atari.Config.quantiles)
     args = parser.parse_args()
     if args.steps < 2:
         parser.error("--steps: the first timed step starts the clock, so time at least 2")
@@ -95,7 +100,7 @@ def main():
                               train_every=args.train_every, n_step=args.n_step, prioritized=args.prioritized,
                               envs=args.envs, dueling=args.dueling, distributional=args.distributional,
                               quantiles=args.quantiles)
-    dqn_atari.setup_backend(config)
+    training.build.setup_backend(config)
     envs, act, train = run(config, args.warmup + args.steps)
     # The copies step one after the other in one thread: in time order, one entry per agent step.
     env_started, env_seconds = zip(*sorted((t, s) for env in envs for t, s in zip(env.started, env.seconds)))
@@ -108,8 +113,8 @@ def main():
     print(f"env: {args.env}")
     print(f"backend: {backend.name()}")
     print(f"device: {backend.describe_device()}")
-    print(f"precision: {dqn_atari.with_resolved_precision(config).precision} (--precision {args.precision})")
-    print(f"threads: --threads {args.threads} ({args.threads or 'all'} of {dqn_atari.os.cpu_count()} cores): "
+    print(f"precision: {training.config.with_resolved_precision(config).precision} (--precision {args.precision})")
+    print(f"threads: --threads {args.threads} ({args.threads or 'all'} of {os.cpu_count()} cores): "
           f"{backend.describe_threads()}")
     print(f"learner: {args.learner}")
     print(f"memory_compression: {args.memory_compression}")
@@ -117,7 +122,7 @@ def main():
     print(f"n_step: {args.n_step}")
     print(f"prioritized: {args.prioritized}")
     print(f"envs: {args.envs}")
-    print(f"head: {dqn_atari.network_head(config).describe()}")
+    print(f"head: {training.config.network_head(config).describe()}")
     print(f"timed_steps: {timed_steps}")
     print(f"sps: {timed_steps / max(learning_elapsed, 1e-9):.1f}")
     print(f"train_step_ms: {median_ms(timed_train):.2f}")

@@ -35,7 +35,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from common.errors import UserError
+from common.errors import SettingError, UserError
 from memory.frame_stores import COMPRESSIONS, make_frame_store
 from memory.sizing import ensure_fits, required_bytes
 from memory.snapshot_file import check_layout, read_arrays, write_arrays_atomically
@@ -207,8 +207,8 @@ class ReplayMemory:
         if positions.shape != priorities.shape:
             raise ValueError("expected one TD error per position")
         if not np.all(np.isfinite(priorities)):
-            raise UserError("the TD errors are no longer finite numbers: the network diverged "
-                            "(a lower --lr or --clip-norm may help)")
+            raise SettingError("the TD errors are no longer finite numbers: the network diverged "
+                               "(a lower {learning_rate} or {clip_norm} may help)")
         self._pending.append((positions, priorities))
 
     def _apply_pending_priorities(self):

@@ -6,7 +6,7 @@ found out hours into a run, when the kernel kills the process and the run is los
 import os
 from pathlib import Path
 
-from common.errors import UserError
+from common.errors import SettingError
 
 FLAG_ARRAYS_BYTES_PER_SLOT = 4 + 4 + 4  # int32 action, float32 reward, four bool flags
 COMPRESSED_INDEX_BYTES_PER_SLOT = 8 + 4 + 2  # int64 arena offset, int32 length, uint16 dictionary
@@ -17,7 +17,7 @@ arena as it needs, so this only decides whether to refuse."""
 ARENA_GROWTH_SLACK = 1.25
 
 
-class MemoryTooLargeError(UserError):
+class MemoryTooLargeError(SettingError):
     """The requested replay capacity does not fit in the memory this machine has available."""
 
 
@@ -141,8 +141,8 @@ def ensure_fits(capacity: int, compression: str, frame_shape=(84, 84), available
         raise MemoryTooLargeError(
             f"a replay memory of {capacity:,} transitions with compression '{compression}' needs "
             f"{format_gb(needed)} but this machine has only {format_gb(available)} available; "
-            f"choose a smaller capacity"
-            + (" or a compressed memory (--memory-compression zstd)" if compression == "none" else "")
+            f"choose a smaller {{memory_size}}"
+            + (" or a compressed memory ({memory_compression} zstd)" if compression == "none" else "")
         )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import UserError
+from common.errors import SettingError, UserError
 from memory.replay import Batch, ReplayMemory
 
 
@@ -28,7 +28,7 @@ class ReplayStreams:
 
     def __init__(self, capacity: int, count: int, *, seed=None, priority_exponent=None, **settings):
         if priority_exponent is not None:
-            raise UserError("prioritized replay keeps one memory per run: use it with --envs 1")
+            raise SettingError("prioritized replay keeps one memory per run: use it with {envs} 1")
         if count < 2:
             raise ValueError("ReplayStreams needs two streams or more; use ReplayMemory for one")
         ReplayMemory.ensure_fits(capacity, settings.get("compression", "none"),
@@ -77,7 +77,7 @@ class ReplayStreams:
         for index, (stream, stream_path) in enumerate(zip(self.streams, snapshot_paths(path, len(self.streams)))):
             meta = stream.load(stream_path)
             if meta.get("streams") != len(self.streams):
-                raise UserError(f"replay memory file {stream_path} belongs to a run with --envs "
-                                f"{meta.get('streams', 1)}, not {len(self.streams)}")
+                raise SettingError(f"replay memory file {SettingError.literal(stream_path)} belongs to a run with "
+                                   f"{{envs}} {meta.get('streams', 1)}, not {len(self.streams)}")
             if index == 0:
                 self._rng.bit_generator.state = meta["stream_rng"]

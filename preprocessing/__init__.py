@@ -30,7 +30,7 @@ Rewards stay the raw game score (logs report the real score); ``clip_reward`` cl
 does (the replay memory clips the rewards it stores the same way) for the log's clipped return.
 """
 from .env_ids import EnvIdError, resolve_env_id
-from .environment import make_env
+from .environment import make_env, rom_name
 from .frames import FRAME_SIZE, FrameStack, preprocess
 from .rewards import clip_reward
 from .snapshot import env_snapshot, restore_env
@@ -45,4 +45,5 @@ __all__ = [
     "preprocess",
     "resolve_env_id",
     "restore_env",
+    "rom_name",
 ]

@@ -94,3 +94,10 @@ def _check_options(frames_per_action, noop_max, repeat_action_probability):
         raise UserError(
             f"the sticky-action probability must be in [0, 1], got {repeat_action_probability!r}"
         )
+
+
+def rom_name(env):
+    """The ALE ROM name (``pong``), the same for ``Pong-v0``, ``ALE/Pong-v5`` and ``PongNoFrameskip-v4``:
+    what weight files record and reference scores are keyed by."""
+    spec = env.unwrapped.spec
+    return (spec.kwargs.get("game") if spec else None) or type(env.unwrapped).__name__

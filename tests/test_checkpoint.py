@@ -11,8 +11,12 @@ import h5py
 import numpy as np
 import pytest
 
-from checkpoint import MANIFEST, PAUSE_BEFORE_MANIFEST, CheckpointError, CheckpointStore, read_manifest
+from training.checkpoints import MANIFEST, PAUSE_BEFORE_MANIFEST, CheckpointError, CheckpointStore, read_manifest
 from common.errors import UserError
+import training.build
+import training.config
+import training.loop
+import training.state
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUN = ["-env", "Pong-v0", "--memory-size", "5000", "--target-update", "300", "--seed", "0", "--lr", "0.003",
@@ -115,8 +119,8 @@ def test_a_periodic_checkpoint_waits_for_the_gradient_step_in_flight(tmp_path, m
         env_id="Catch", steps=120, pre_steps=10, epsilon_steps=100, memory_size=500,
         memory_compression="none", train_every=1, checkpoint_every=1, save_every=1000, seed=0,
         precision="float32", threads=1, out=str(tmp_path), envs=2)
-    dqn_atari.setup_backend(config)
-    agent, memory = dqn_atari.make_agent(config, num_actions=3), dqn_atari.make_memory(config)
+    training.build.setup_backend(config)
+    agent, memory = training.build.make_agent(config, num_actions=3), training.build.make_memory(config)
     drawn, learned = [], []
     sample, learn = memory.sample, agent.learn
 
@@ -134,10 +138,10 @@ def test_a_periodic_checkpoint_waits_for_the_gradient_step_in_flight(tmp_path, m
     monkeypatch.setattr(memory, "sample", counted_sample)
     monkeypatch.setattr(agent, "learn", slow_learn)
     written = []
-    monkeypatch.setattr(training, "write_checkpoint", lambda store, config, agent, memory, envs, progress, game:
+    monkeypatch.setattr(training.loop, "write_checkpoint", lambda store, config, agent, memory, envs, progress, game:
                         written.append((progress.step, len(drawn) - len(learned))))
-    training.run_training(config, [CatchEnv(3), CatchEnv(5)], agent, memory,
-                          training.RunFiles.for_env(tmp_path, "Catch"), game="catch", checkpoints=object())
+    training.loop.run_training(config, [CatchEnv(3), CatchEnv(5)], agent, memory,
+                          training.config.RunFiles.for_env(tmp_path, "Catch"), game="catch", checkpoints=object())
     assert len(written) >= 6 and written[-1][0] == 120 and len(learned) > 50
     assert all(pending == 0 for _, pending in written), f"(step, gradient steps in flight): {written}"
 
@@ -150,12 +154,12 @@ def test_an_evaluation_cut_short_by_a_stop_is_played_again_first_when_the_run_go
     config = dqn_atari.Config(
         env_id="Catch", steps=60, pre_steps=10, epsilon_steps=50, memory_size=500, memory_compression="none",
         save_every=1000, seed=0, precision="float32", threads=1, out=str(tmp_path))
-    dqn_atari.setup_backend(config)
-    agent, memory, env = dqn_atari.make_agent(config, num_actions=3), dqn_atari.make_memory(config), CatchEnv(3)
-    files = training.RunFiles.for_env(tmp_path, "Catch")
+    training.build.setup_backend(config)
+    agent, memory, env = training.build.make_agent(config, num_actions=3), training.build.make_memory(config), CatchEnv(3)
+    files = training.config.RunFiles.for_env(tmp_path, "Catch")
     stops = []
 
-    class RecordedStop(training.StopRequest):
+    class RecordedStop(training.loop.StopRequest):
         def __enter__(self):
             stops.append(self)
             return super().__enter__()
@@ -172,12 +176,12 @@ def test_an_evaluation_cut_short_by_a_stop_is_played_again_first_when_the_run_go
             self.calls.append((step, not stop()))
             return not stop()
 
-    monkeypatch.setattr(training, "StopRequest", RecordedStop)
-    progress = training.Progress.start(config, [env], [memory])
-    training.run_training(config, env, agent, memory, files, game="catch", progress=progress,
+    monkeypatch.setattr(training.loop, "StopRequest", RecordedStop)
+    progress = training.state.Progress.start(config, [env], [memory])
+    training.loop.run_training(config, env, agent, memory, files, game="catch", progress=progress,
                           evaluation=Evaluations())
     assert (progress.step, progress.pending_evaluation) == (40, 40)
-    training.run_training(config, env, agent, memory, files, game="catch", progress=progress,
+    training.loop.run_training(config, env, agent, memory, files, game="catch", progress=progress,
                           evaluation=Evaluations())
     assert Evaluations.calls == [(20, True), (40, False), (40, True), (60, True)]
     assert (progress.step, progress.pending_evaluation) == (60, None)

@@ -7,6 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import training.build
+import training.checkpoints
+import training.config
+import training.runs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--memory-size", "2000", "--memory-compression", "none", "--seed", "0", "--threads", "1"]
@@ -232,7 +236,7 @@ def test_a_second_run_in_a_folder_where_one_is_training_is_refused(trained_run, 
 
     out, _ = trained_run
     before = {path: path.stat().st_mtime_ns for path in out.rglob("*")}
-    with dqn_atari.run_lock(tmp_path, "Pong-v0"), dqn_atari.run_lock(out, "Pong-v0"):
+    with training.runs.run_lock(tmp_path, "Pong-v0"), training.runs.run_lock(out, "Pong-v0"):
         assert_user_error(run_cli("--steps", 10, "--out", tmp_path, *FAST),
                           f"another run of Pong-v0 is training in {tmp_path} (process {os.getpid()})")
         assert [path.name for path in tmp_path.iterdir()] == [".Pong-v0.lock"]
@@ -279,7 +283,7 @@ def earlier_run(folder, names):
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(name)
-    from training import RunFiles
+    from training.config import RunFiles
 
     return RunFiles.for_env(folder, "Pong-v0")
 
@@ -288,7 +292,7 @@ def set_aside(files, continue_from):
     import dqn_atari
 
     config = dqn_atari.Config(continue_from=str(continue_from))
-    return dqn_atari.set_aside_earlier_run(files, config).continue_from
+    return training.runs.set_aside_earlier_run(files, config).continue_from
 
 
 def test_set_aside_moves_what_exists_with_the_summaries_and_follows_the_weights(tmp_path, capsys):
@@ -354,7 +358,7 @@ def test_render_knows_where_a_window_can_open(monkeypatch, capsys, platform, var
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(sys, "platform", platform)
-    assert dqn_atari.display_available(suggest_record=True) is expected
+    assert training.build.window_available(suggest_record=True) is expected
     err = capsys.readouterr().err
     assert err == ("" if expected else "dqn_atari.py: no display found, so -r shows no window; "
                                        "--record FILE.mp4 writes a video instead\n")
@@ -371,9 +375,13 @@ def test_resume_refuses_a_setting_older_checkpoints_did_not_record():
     old = {k: v for k, v in dataclasses.asdict(dqn_atari.Config(seed=1)).items()
            if k not in ("prioritized", "priority_exponent", "importance_exponent")}
     cli = dqn_atari.Config(prioritized=True)
-    with pytest.raises(UserError, match="made without --prioritized, but this command runs with --prioritized; only --checkpoint-every, "):
-        dqn_atari.resumed_config({"config": old}, cli, {"env_id", "prioritized", "resume"}, "ckpt")
-    resumed = dqn_atari.resumed_config({"config": old}, dqn_atari.Config(steps=5), {"steps", "resume"}, "ckpt")
+    with pytest.raises(UserError) as refused:
+        training.checkpoints.resumed_config({"config": old}, cli, {"env_id", "prioritized", "resume"}, "ckpt")
+    assert ("made without --prioritized, but this command runs with --prioritized; only --checkpoint-every, "
+            in dqn_atari.worded(refused.value))
+    assert "made with prioritized=False, but this command runs with prioritized=True; only checkpoint_every, " \
+        in str(refused.value)  # what a Python caller reads
+    resumed = training.checkpoints.resumed_config({"config": old}, dqn_atari.Config(steps=5), {"steps", "resume"}, "ckpt")
     assert resumed.prioritized is False and resumed.steps == 5 and resumed.seed == 1
 
 
@@ -390,9 +398,10 @@ def test_a_resume_refusal_names_the_settings_as_the_command_line_gives_them(fiel
     from common.errors import UserError
 
     old = dataclasses.asdict(dataclasses.replace(dqn_atari.Config(seed=1), **{field: saved}))
-    with pytest.raises(UserError, match=re.escape(message)):
-        dqn_atari.resumed_config({"config": old}, dataclasses.replace(dqn_atari.Config(), **{field: asked}),
-                                 {"env_id", field, "resume"}, "ckpt")
+    with pytest.raises(UserError) as refused:
+        training.checkpoints.resumed_config({"config": old}, dataclasses.replace(dqn_atari.Config(), **{field: asked}),
+                                            {"env_id", field, "resume"}, "ckpt")
+    assert message in dqn_atari.worded(refused.value)
     assert dqn_atari.setting("save_memory", False) == "with --no-save-memory"
 
 
@@ -401,12 +410,12 @@ def test_a_run_records_its_optimizer_epsilon_and_an_older_rmsprop_run_resumes_wi
 
     import dqn_atari
 
-    assert dqn_atari.with_resolved_optimizer_epsilon(dqn_atari.Config()).optimizer_epsilon == 1.5e-4
-    assert dqn_atari.with_resolved_optimizer_epsilon(
+    assert training.config.with_resolved_optimizer_epsilon(dqn_atari.Config()).optimizer_epsilon == 1.5e-4
+    assert training.config.with_resolved_optimizer_epsilon(
         dqn_atari.Config(optimizer="rmsprop")).optimizer_epsilon == 0.01 / 32**2
     for optimizer, resumed_with in (("rmsprop", 0.01), ("adam", 1.5e-4)):
         older = dataclasses.asdict(dqn_atari.Config(seed=1, optimizer=optimizer))  # optimizer_epsilon None
-        resumed = dqn_atari.resumed_config({"config": older}, dqn_atari.Config(), {"resume"}, "ckpt")
+        resumed = training.checkpoints.resumed_config({"config": older}, dqn_atari.Config(), {"resume"}, "ckpt")
         assert resumed.optimizer_epsilon == resumed_with
 
 
@@ -414,14 +423,18 @@ def test_the_memory_per_copy_floor_applies_to_several_copies_only():
     import dqn_atari
     from common.errors import UserError
 
-    dqn_atari.validate(dqn_atari.Config(memory_size=500))  # one game: any memory of a batch or more
-    with pytest.raises(UserError, match="--envs 2"):
-        dqn_atari.validate(dqn_atari.Config(memory_size=1500, envs=2))
+    training.config.validate(dqn_atari.Config(memory_size=500))  # one game: any memory of a batch or more
+    with pytest.raises(UserError) as refused:
+        training.config.validate(dqn_atari.Config(memory_size=1500, envs=2))
+    assert dqn_atari.worded(refused.value) == ("--memory-size 1500 leaves 750 transitions to each of the --envs 2 "
+                                               "copies: at least 1,000 each")
+    assert str(refused.value).startswith("memory_size 1500 leaves 750 transitions to each of the envs 2 copies")
 
 
 def test_the_games_are_closed_when_a_run_ends_and_when_it_is_refused(tmp_path, monkeypatch, capsys):
     import dqn_atari
     import evaluation
+    import evaluation.play
     import preprocessing
 
     opened = []
@@ -442,11 +455,12 @@ def test_the_games_are_closed_when_a_run_ends_and_when_it_is_refused(tmp_path, m
         return make_and_watch
 
     monkeypatch.setattr(preprocessing, "make_env", closing_spy(preprocessing.make_env))
-    monkeypatch.setattr(evaluation, "make_eval_env", closing_spy(evaluation.make_eval_env))
+    monkeypatch.setattr(evaluation, "make_eval_env", closing_spy(evaluation.make_eval_env))  # --eval-every's
+    monkeypatch.setattr(evaluation.play, "make_eval_env", closing_spy(evaluation.protocol.make_eval_env))  # --play's
     out = tmp_path / "run"
     assert dqn_atari.main(["-env", "Pong-v0", "--steps", "60", "-pre", "70", "--envs", "2", "--eval-every", "1000",
                            "--out", str(out), *FAST]) == 0
-    assert "warning: -pre 70 >= --steps 60: this run will not learn" in capsys.readouterr().err
+    assert "warning: --pre 70 >= --steps 60: this run will not learn" in capsys.readouterr().err
     assert len(opened) == 3 and all(entry["closed"] for entry in opened), opened
     corrupt = tmp_path / "Pong-v0_weights.h5"
     corrupt.write_bytes(b"not weights")
@@ -462,11 +476,12 @@ def test_the_games_are_closed_when_a_run_ends_and_when_it_is_refused(tmp_path, m
 def test_a_pre_fill_that_would_be_wasted_is_warned_about():
     import dqn_atari
 
-    assert dqn_atari.pre_fill_warnings(dqn_atari.Config(steps=1_000_000, pre_steps=300_000)) == []
-    (no_learning,) = dqn_atari.pre_fill_warnings(dqn_atari.Config(steps=50_000, pre_steps=80_000))
-    assert no_learning == "-pre 80,000 >= --steps 50,000: this run will not learn, only fill its memory"
-    (overwritten,) = dqn_atari.pre_fill_warnings(dqn_atari.Config(pre_steps=300_000, memory_size=100_000))
-    assert overwritten.startswith("-pre 300,000 > --memory-size 100,000: the first 200,000 steps")
+    assert training.config.pre_fill_warnings(dqn_atari.Config(steps=1_000_000, pre_steps=300_000)) == []
+    (no_learning,) = training.config.pre_fill_warnings(dqn_atari.Config(steps=50_000, pre_steps=80_000),
+                                                       dqn_atari.flag_name)
+    assert no_learning == "--pre 80,000 >= --steps 50,000: this run will not learn, only fill its memory"
+    (overwritten,) = training.config.pre_fill_warnings(dqn_atari.Config(pre_steps=300_000, memory_size=100_000))
+    assert overwritten.startswith("pre_steps 300,000 > memory_size 100,000: the first 200,000 steps")
 
 
 def test_a_preset_sets_its_recipe_and_a_flag_given_beside_it_wins():

@@ -360,7 +360,7 @@ def test_a_video_the_encoder_could_not_finish_is_refused_and_the_earlier_one_kep
     # ulimit -f (KiB): the encoder is stopped part way, as by a full disk
     result = subprocess.run(["bash", "-c", 'ulimit -f 400 && exec "$0" -c "$1" "$2" "$3"', sys.executable,
                              CUT_OFF_RECORDING, str(path), str(frames)], capture_output=True, text=True, timeout=120,
-                            cwd=Path(evaluation.__file__).parent)
+                            cwd=Path(evaluation.__file__).parent.parent)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith(f"cannot record {path}: "), result.stdout + result.stderr[-2000:]
     assert path.read_bytes() == b"an earlier good video"
@@ -406,7 +406,7 @@ def virtual_display():
 
 def test_human_render_mode_opens_the_game_window_on_a_display(virtual_display):
     environment = {**os.environ, "DISPLAY": virtual_display, "SDL_AUDIODRIVER": "dummy"}
-    result = subprocess.run([sys.executable, "-c", WINDOW_SCRIPT], cwd=Path(evaluation.__file__).parent,
+    result = subprocess.run([sys.executable, "-c", WINDOW_SCRIPT], cwd=Path(evaluation.__file__).parent.parent,
                             env=environment, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "1 game:" in result.stdout
@@ -421,7 +421,8 @@ def test_human_render_mode_opens_the_game_window_on_a_display(virtual_display):
 
 def test_training_evaluations_keep_the_weights_of_the_best_one(tmp_path, monkeypatch):
     from agent import build_agent, load_weights
-    from training import PeriodicEvaluation, RunFiles
+    from training.config import RunFiles
+    from training.periodic_evaluation import PeriodicEvaluation
 
     files = RunFiles.for_env(tmp_path, "Pong-v0")
     config = type("Config", (), {"eval_every": 100, "seed": 0})
@@ -449,9 +450,10 @@ def test_training_evaluations_keep_the_weights_of_the_best_one(tmp_path, monkeyp
 
 def test_the_best_weights_are_saved_before_their_row_and_a_failed_save_is_not_called_saved(tmp_path, monkeypatch,
                                                                                               capsys):
-    import training
+    import training.periodic_evaluation
     from agent import build_agent
-    from training import PeriodicEvaluation, RunFiles
+    from training.config import RunFiles
+    from training.periodic_evaluation import PeriodicEvaluation
 
     files = RunFiles.for_env(tmp_path, "Pong-v0")
     config = type("Config", (), {"eval_every": 100, "seed": 0})
@@ -462,7 +464,7 @@ def test_the_best_weights_are_saved_before_their_row_and_a_failed_save_is_not_ca
         rows_when_saved.append(files.evaluations.exists())
         raise UserError(f"cannot write {path}: No space left on device")
 
-    monkeypatch.setattr(training, "save_weights", save_weights)
+    monkeypatch.setattr(training.periodic_evaluation, "save_online_weights", save_weights)
     PeriodicEvaluation(config, files, env=None, game="pong").run(100, build_agent(6))
     captured = capsys.readouterr()
     assert rows_when_saved == [False]
@@ -472,7 +474,8 @@ def test_the_best_weights_are_saved_before_their_row_and_a_failed_save_is_not_ca
 
 def test_a_stop_request_ends_a_training_evaluation_between_games_and_logs_nothing(tmp_path, monkeypatch):
     from agent import build_agent
-    from training import PeriodicEvaluation, RunFiles
+    from training.config import RunFiles
+    from training.periodic_evaluation import PeriodicEvaluation
 
     files = RunFiles.for_env(tmp_path, "Pong-v0")
     played = []

@@ -19,6 +19,9 @@ from agent import backend
 from catch_env import CatchEnv
 from memory import ReplayMemory
 from preprocessing import FrameStack, make_env
+import training.build
+import training.config
+import training.loop
 
 BALLS = 5
 EVAL_GAMES = 50
@@ -86,15 +89,15 @@ def catch_config(tmp_path, **overrides):
 
 def train_on_catch(config):
     """(greedy mean before training, TrainUntilTheBar's history, the run's files)."""
-    dqn_atari.setup_backend(config)
-    agent = dqn_atari.make_agent(config, num_actions=3)
-    memory = dqn_atari.make_memory(config)
-    files = training.RunFiles.for_env(config.out, config.env_id)
+    training.build.setup_backend(config)
+    agent = training.build.make_agent(config, num_actions=3)
+    memory = training.build.make_memory(config)
+    files = training.config.RunFiles.for_env(config.out, config.env_id)
     before = greedy_scores(agent.frozen_q_function()).mean()
     games = [CatchEnv(BALLS) for _ in range(config.envs)]
     until = TrainUntilTheBar()
     try:
-        training.run_training(config, games if config.envs > 1 else games[0], agent, memory, files,
+        training.loop.run_training(config, games if config.envs > 1 else games[0], agent, memory, files,
                               game="catch", evaluation=until)
     except Reached:
         pass
@@ -157,8 +160,8 @@ def test_the_loop_stores_a_lost_life_as_a_terminal_for_learning_unless_told_not_
                               life_loss_signal=life_loss_signal)
     env = LifeLog(make_env("Breakout-v0", seed=1))  # the game reports lost lives either way
     memory = RecordingMemory(config.memory_size, compression="none", seed=1)
-    training.run_training(config, env, dqn_atari.make_agent(config, env.action_space.n), memory,
-                          training.RunFiles.for_env(tmp_path, config.env_id), game="breakout")
+    training.loop.run_training(config, env, training.build.make_agent(config, env.action_space.n), memory,
+                          training.config.RunFiles.for_env(tmp_path, config.env_id), game="breakout")
     env.close()
     lives_lost = sum(life_lost for _, life_lost in env.steps)
     assert lives_lost >= 3

@@ -409,7 +409,7 @@ def test_streams_save_and_load_each_stream_and_the_draw_between_them(tmp_path):
     resumed.load(tmp_path / "memory.npz")
     for a, b in zip(original.sample(64), resumed.sample(64), strict=True):
         assert np.array_equal(a, b)
-    with pytest.raises(UserError, match="--envs 2, not 3"):
+    with pytest.raises(UserError, match="with envs 2, not 3"):
         ReplayStreams(180, 3, seed=0, compression="zstd").load(tmp_path / "memory.npz")
     (tmp_path / "memory-1.npz").unlink()
     with pytest.raises(UserError, match="not found"):
@@ -417,7 +417,7 @@ def test_streams_save_and_load_each_stream_and_the_draw_between_them(tmp_path):
 
 
 def test_streams_refuse_prioritized_sampling():
-    with pytest.raises(UserError, match="--envs 1"):
+    with pytest.raises(UserError, match="use it with envs 1"):
         ReplayStreams(100, 2, priority_exponent=0.5)
 
 
@@ -473,7 +473,7 @@ def test_a_memory_that_fits_the_machine_but_not_its_container_is_refused(tmp_pat
                                             "sys/fs/cgroup/memory.current": f"{GB}"})
     assert available_memory_bytes(root) == 3 * GB
     with pytest.raises(MemoryTooLargeError, match=r"needs 7\.07 GB .* only 3\.00 GB available; choose a smaller "
-                                                  r"capacity or a compressed memory"):
+                                                  r"memory_size or a compressed memory \(memory_compression zstd\)"):
         ReplayMemory.ensure_fits(1_000_000, "none", available=available_memory_bytes(root))
-    with pytest.raises(MemoryTooLargeError, match=r"choose a smaller capacity$"):
+    with pytest.raises(MemoryTooLargeError, match=r"choose a smaller memory_size$"):
         ReplayMemory.ensure_fits(10_000_000, "zstd", available=available_memory_bytes(root))

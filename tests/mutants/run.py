@@ -34,10 +34,10 @@ class Mutant(NamedTuple):
 
 MUTANTS = {
     "target-never-synced": Mutant(
-        "training.py", "                    agent.sync_target()\n", "                    pass\n",
+        "training/loop.py", "                    agent.sync_target()\n", "                    pass\n",
         (CATCH_FLOAT32,), "the loop never copies the online network into the target network"),
     "wrong-actions-stored": Mutant(
-        "training.py", "stream.add(action, ", "stream.add((action + 1) % agent.num_actions, ",
+        "training/loop.py", "stream.add(action, ", "stream.add((action + 1) % agent.num_actions, ",
         (CATCH_FLOAT32,), "the memory stores another action than the one played"),
     "discount-not-cut-at-terminal": Mutant(
         "memory/replay.py", "discounts = np.where(self._terminated[last], 0.0, powers[steps])",
@@ -48,7 +48,7 @@ MUTANTS = {
         ("tests/test_agent.py::test_double_dqn_target_uses_online_argmax_and_target_value",),
         "plain DQN's target: the target network both picks and values the next action"),
     "life-loss-not-terminal": Mutant(
-        "training.py", "learning_terminal = terminated or (config.life_loss_signal and info.get(\"life_lost\", False))",
+        "training/loop.py", "learning_terminal = terminated or (config.life_loss_signal and info.get(\"life_lost\", False))",
         "learning_terminal = terminated", (LIFE_LOSS,),
         "the loop stores a lost life as an ordinary step"),
     "quantile-target-picks-by-the-target-network": Mutant(

@@ -1,35 +1,15 @@
-"""Judging a trained agent by the published protocol, and filming it.
+"""Judging a trained agent by the published protocol, and the files that keep the verdict.
 
 The protocol is the one of Mnih et al. 2015 (Nature, Methods, "Evaluation procedure"): each of
 30 games starts with up to 30 no-op frames, so the games differ; the agent acts epsilon-greedily
 with epsilon 0.05, so it cannot replay one memorised sequence; a game lasts until game over
 (losing a life does not end it) or 5 minutes of emulator time, 18,000 frames at 60 Hz. The
 score is the raw game score, reported with its mean, standard deviation, minimum and maximum,
-and human-normalised: ``(score - random) / (human - random)``, 0 for a random player, 1 for
-the human tester.
-
-Reference scores (``REFERENCE_SCORES``, keyed by the ALE ROM name, ``spec.kwargs["game"]``):
-
-- the 49 games of the Nature paper: Mnih et al. 2015, Extended Data Table 2, columns "Random
-  play" and "Human" (a professional games tester), with one decimal as reprinted in the no-op
-  table of van Hasselt et al. 2016 (Double DQN, AAAI);
-- the 8 other games of the Atari-57 set (Berzerk, Defender, Phoenix, Pitfall!, Skiing, Solaris,
-  Surround, Yars' Revenge): Badia et al. 2020 (Agent57, ICML), columns "Random" and "Average
-  human", the figures DeepMind's DQN Zoo also uses (``dqn_zoo/atari_data.py``).
-
-Later papers (Wang et al. 2016, Badia et al. 2020) use a newer human table for the 49 games as
-well (Pong 14.6 instead of 9.3, Breakout 30.5 instead of 31.8); the figures here are the Nature
-paper's, so a normalised score compares with the DQN it reported.
-
-Videos show the native ``uint8[210,160,3]`` screen, score included, one frame per decision;
-ffmpeg (through imageio-ffmpeg) encodes them, H.264 for ``.mp4`` and a palette per frame for
-``.gif``, which keeps Atari colours exact and never holds the whole game in memory.
+and human-normalised (``evaluation.scores``).
 """
-import contextlib
 import dataclasses
 import json
 import re
-import types
 from pathlib import Path
 
 import gymnasium as gym
@@ -37,7 +17,8 @@ import numpy as np
 
 from common import atomic_file, runlog
 from common.errors import UserError
-from preprocessing import FrameStack, make_env
+from evaluation.scores import REFERENCE_SCORES, human_normalized, reference_source
+from preprocessing import FrameStack, make_env, rom_name
 from preprocessing.wrappers import FireReset
 
 EPISODES = 30
@@ -45,99 +26,6 @@ EPSILON = 0.05
 MAX_FRAMES = 18_000
 NOOP_MAX = 30
 TRAINING_EVAL_EPISODES = 10
-VIDEO_FPS = 15.0
-VIDEO_SUFFIXES = (".mp4", ".gif")
-
-NATURE_2015 = "Mnih et al. 2015 (Nature), Extended Data Table 2"
-AGENT57_2020 = "Badia et al. 2020 (Agent57), random and average-human scores"
-
-_NATURE_SCORES = {
-    "alien": (227.8, 6875.4),
-    "amidar": (5.8, 1675.8),
-    "assault": (222.4, 1496.4),
-    "asterix": (210.0, 8503.3),
-    "asteroids": (719.1, 13156.7),
-    "atlantis": (12850.0, 29028.1),
-    "bank_heist": (14.2, 734.4),
-    "battle_zone": (2360.0, 37800.0),
-    "beam_rider": (363.9, 5774.7),
-    "bowling": (23.1, 154.8),
-    "boxing": (0.1, 4.3),
-    "breakout": (1.7, 31.8),
-    "centipede": (2090.9, 11963.2),
-    "chopper_command": (811.0, 9881.8),
-    "crazy_climber": (10780.5, 35410.5),
-    "demon_attack": (152.1, 3401.3),
-    "double_dunk": (-18.6, -15.5),
-    "enduro": (0.0, 309.6),
-    "fishing_derby": (-91.7, 5.5),
-    "freeway": (0.0, 29.6),
-    "frostbite": (65.2, 4334.7),
-    "gopher": (257.6, 2321.0),
-    "gravitar": (173.0, 2672.0),
-    "hero": (1027.0, 25762.5),
-    "ice_hockey": (-11.2, 0.9),
-    "jamesbond": (29.0, 406.7),
-    "kangaroo": (52.0, 3035.0),
-    "krull": (1598.0, 2394.6),
-    "kung_fu_master": (258.5, 22736.2),
-    "montezuma_revenge": (0.0, 4366.7),
-    "ms_pacman": (307.3, 15693.4),
-    "name_this_game": (2292.3, 4076.2),
-    "pong": (-20.7, 9.3),
-    "private_eye": (24.9, 69571.3),
-    "qbert": (163.9, 13455.0),
-    "riverraid": (1338.5, 13513.3),
-    "road_runner": (11.5, 7845.0),
-    "robotank": (2.2, 11.9),
-    "seaquest": (68.4, 20181.8),
-    "space_invaders": (148.0, 1652.3),
-    "star_gunner": (664.0, 10250.0),
-    "tennis": (-23.8, -8.9),
-    "time_pilot": (3568.0, 5925.0),
-    "tutankham": (11.4, 167.6),
-    "up_n_down": (533.4, 9082.0),
-    "venture": (0.0, 1187.5),
-    "video_pinball": (16256.9, 17297.6),
-    "wizard_of_wor": (563.5, 4756.5),
-    "zaxxon": (32.5, 9173.3),
-}
-
-_AGENT57_SCORES = {
-    "berzerk": (123.7, 2630.4),
-    "defender": (2874.5, 18688.9),
-    "phoenix": (761.4, 7242.6),
-    "pitfall": (-229.4, 6463.7),
-    "skiing": (-17098.1, -4336.9),
-    "solaris": (1236.3, 12326.7),
-    "surround": (-10.0, 6.5),
-    "yars_revenge": (3092.9, 54576.9),
-}
-
-REFERENCE_SCORES = types.MappingProxyType({**_NATURE_SCORES, **_AGENT57_SCORES})
-"""ALE ROM name -> (random score, human score); read-only."""
-
-
-def reference_source(game):
-    """The publication a game's reference scores come from; None for a game without them."""
-    if game in _NATURE_SCORES:
-        return NATURE_2015
-    return AGENT57_2020 if game in _AGENT57_SCORES else None
-
-
-def human_normalized(game, score):
-    """``(score - random) / (human - random)`` for ``game`` (an ALE ROM name); None without references.
-
-    0 is the random player's score, 1 the human tester's; the papers print it times 100.
-    """
-    if game not in REFERENCE_SCORES:
-        return None
-    random_score, human_score = REFERENCE_SCORES[game]
-    return (score - random_score) / (human_score - random_score)
-
-
-# ---------------------------------------------------------------------------------------------
-# Playing the games
 
 
 @dataclasses.dataclass(frozen=True)
@@ -303,7 +191,7 @@ def evaluate(env, policy, *, episodes=EPISODES, epsilon=EPSILON, max_frames=MAX_
         games.append(episode)
         if on_episode is not None:
             on_episode(number, episode)
-    return EvalSummary(game_name(env), env.spec.id if env.spec else None, tuple(games), float(epsilon),
+    return EvalSummary(rom_name(env), env.spec.id if env.spec else None, tuple(games), float(epsilon),
                        max_frames, _wrapper_attribute(env, "noop_max", 0), seed)
 
 
@@ -331,12 +219,6 @@ def _epsilon_greedy(policy, epsilon, num_actions, rng):
         return int(policy(state))
 
     return act
-
-
-def game_name(env):
-    """The ALE ROM name (``pong``), the same for ``Pong-v0``, ``ALE/Pong-v5`` and ``PongNoFrameskip-v4``."""
-    spec = env.unwrapped.spec
-    return (spec.kwargs.get("game") if spec else None) or type(env.unwrapped).__name__
 
 
 def _check_protocol(episodes, epsilon, max_frames):
@@ -435,108 +317,3 @@ def log_evaluation(path, summary, step):
     with runlog.EvalLogWriter(path) as log:
         log.append(summary.as_record(step))
 
-
-# ---------------------------------------------------------------------------------------------
-# Video
-
-
-def video_format(path):
-    """``"mp4"`` or ``"gif"`` from ``path``'s suffix; raises UserError for any other."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in VIDEO_SUFFIXES:
-        raise UserError(f"cannot record {path}: the video file must end in {' or '.join(VIDEO_SUFFIXES)}")
-    return suffix[1:]
-
-
-class VideoRecorder:
-    """Streams RGB frames into an ``.mp4`` (H.264) or ``.gif`` file; use as a context manager.
-
-    ``add(frame)`` takes ``uint8[H,W,3]`` frames of one size (Atari: 210x160, even sides, as
-    H.264 needs). The file is written under a temporary name beside ``path`` and renamed onto it
-    when the context closes without an error, so a run that fails leaves no half video. The
-    default ``fps`` of 15 plays one frame per decision (60 Hz / 4 frames) in real time.
-    """
-
-    def __init__(self, path, fps=VIDEO_FPS):
-        self.path = Path(path)
-        self.fps = fps
-        self.format = video_format(path)
-        if not self.path.parent.is_dir():
-            raise UserError(f"cannot record {path}: no folder {self.path.parent}")
-        if self.path.is_dir():
-            raise UserError(f"cannot record {path}: it is a folder")
-        self.frames_written = 0
-        self._files = contextlib.ExitStack()
-        self._encoder = None
-        self._size = None
-
-    def __enter__(self):
-        try:
-            self._temp = self._files.enter_context(atomic_file.atomic_path(self.path))
-        except OSError as error:
-            raise UserError(f"cannot record {self.path}: {error.strerror or error}") from None
-        return self
-
-    def __exit__(self, exc_type, exc, traceback):
-        """Finishes the file: renamed onto ``path`` after a clean exit, removed after an error."""
-        try:
-            if self._encoder is not None:
-                self._encoder.close()
-            if exc_type is None and self.frames_written == 0:
-                raise UserError(f"no frames to record in {self.path}")
-            if exc_type is None:
-                self._check_encoded()
-        except BaseException as error:
-            self._files.__exit__(type(error), error, error.__traceback__)
-            raise
-        try:
-            self._files.__exit__(exc_type, exc, traceback)
-        except OSError as error:  # the rename onto path (a full disk, a folder gone)
-            if exc_type is not None:
-                raise
-            raise UserError(f"cannot record {self.path}: {error.strerror or error}") from None
-        return False
-
-    def add(self, frame):
-        """Appends one frame, ``uint8[H,W,3]``, the same size as the first."""
-        frame = np.ascontiguousarray(frame)
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"expected an RGB frame uint8[H,W,3], got {frame.dtype}{list(frame.shape)}")
-        if self._encoder is None:
-            self._size = frame.shape
-            self._encoder = self._open_encoder(frame.shape[1], frame.shape[0])
-        elif frame.shape != self._size:
-            raise ValueError(f"frame size {frame.shape} differs from the first frame's {self._size}")
-        try:
-            self._encoder.send(frame)
-        except OSError as error:  # ffmpeg ended early: a full disk, a file size limit
-            raise UserError(f"cannot record {self.path}: the video encoder stopped after "
-                            f"{self.frames_written} frames ({type(error).__name__})") from None
-        self.frames_written += 1
-
-    def _check_encoded(self):
-        """Refuses a file the encoder did not finish: imageio-ffmpeg does not report ffmpeg's exit
-        status, so a full disk would otherwise leave a cut-off video in place of a good one."""
-        import imageio_ffmpeg
-
-        try:
-            frames, _ = imageio_ffmpeg.count_frames_and_secs(str(self._temp))
-        except (RuntimeError, OSError):
-            frames = 0
-        if frames != self.frames_written:
-            raise UserError(f"cannot record {self.path}: the encoded file holds {frames} of the "
-                            f"{self.frames_written} frames (a full disk?)")
-
-    def _open_encoder(self, width, height):
-        import imageio_ffmpeg
-
-        if self.format == "mp4":
-            options = dict(codec="libx264", pix_fmt_out="yuv420p", output_params=["-f", "mp4", "-crf", "18"])
-        else:
-            one_palette_per_frame = ("split[frame][copy];[copy]palettegen=stats_mode=single:reserve_transparent=0"
-                                     "[palette];[frame][palette]paletteuse=new=1:dither=none")
-            options = dict(codec="gif", pix_fmt_out="pal8", output_params=["-f", "gif", "-vf", one_palette_per_frame])
-        encoder = imageio_ffmpeg.write_frames(str(self._temp), (width, height), fps=self.fps, quality=None,
-                                              macro_block_size=1, ffmpeg_log_level="error", **options)
-        encoder.send(None)
-        return encoder
