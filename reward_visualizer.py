@@ -11,7 +11,6 @@ Keras or TensorFlow, so the graphs appear in about a second.
 """
 import argparse
 import hashlib
-import os
 import re
 import sys
 import warnings
@@ -25,6 +24,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from common import atomic_file, errors, runlog
+from common.screen import window_possible
 
 PROG = "reward_visualizer.py"
 FIGURE_INCHES = (10, 5)
@@ -71,7 +71,7 @@ def _split_log_name(log_path):
     return (match["game"], match["mark"] or "") if match else (Path(name).stem, "")
 
 
-def game_name(log_path):
+def env_id_of_log(log_path):
     """``runs/Pong-v0_log.txt`` -> ``Pong-v0``; a file not named ``*_log.txt`` gives its stem."""
     return _split_log_name(log_path)[0]
 
@@ -102,7 +102,7 @@ def load_runs(log_paths):
     runs = []
     for path, label in zip(log_paths, run_labels(log_paths)):
         episodes = tuple(runlog.read_log(path))
-        runs.append(Run(_printable(label), _printable(game_name(path)), episodes,
+        runs.append(Run(_printable(label), _printable(env_id_of_log(path)), episodes,
                         _read_evaluations(eval_log_path(path))))
     return runs
 
@@ -295,11 +295,6 @@ def _ensure_folder(folder):
     return folder
 
 
-def display_available():
-    """True where a window can open: macOS, Windows, or an X11 / Wayland session."""
-    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
 def _window_size(text):
     try:
         window = int(text)
@@ -337,7 +332,7 @@ def visualize(log_paths, window, out_dir, show, name=None):
 
     Raises errors.UserError for a bad log or an unusable output folder.
     """
-    showing = show and display_available()
+    showing = show and window_possible()
     if not showing:
         matplotlib.use("Agg")
     runs = load_runs(log_paths)

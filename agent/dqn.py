@@ -33,13 +33,13 @@ class DQNAgent:
 
     The agent acts with ``actor``, a copy of the online network taken just before each gradient
     step, so it acts with the weights as they were before the latest step. That lag of one step
-    (``train_every`` agent steps) is what lets ``training.Learner`` run the step in a second
+    (``train_every`` agent steps) is what lets ``training.learner.Learner`` run the step in a second
     thread while the game goes on, with results identical to running it in the loop's thread.
     ``build_agent`` makes the actor float32 even when the networks train in bfloat16: for one
     state at a time float32 is the faster one on a CPU. It keeps the target's weights in the
     compute dtype: under mixed precision the online network's float32 weights are rounded to
     bfloat16 on every forward pass, so a target that holds them already rounded computes the same
-    values bit for bit without rounding 1.7M weights in every gradient step (README, "Training speed").
+    values bit for bit without rounding every weight in every gradient step.
 
     Collaborators come in from outside (see ``build_agent``) so tests can hand in small ones.
     """

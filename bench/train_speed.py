@@ -8,7 +8,7 @@
     python3 bench/train_speed.py --envs 4                        # four copies, actions in one batch
     python3 bench/train_speed.py --dueling --distributional quantile   # the stronger heads
 
-Runs ``dqn_atari.run_training`` (Double DQN, batch 32, train every 4 steps unless
+Runs ``training.loop.run_training`` (Double DQN, batch 32, train every 4 steps unless
 ``--train-every`` says otherwise, target sync every 1,000 steps) for ``--warmup`` steps, then for ``--steps`` more, timing the environment, the
 action choice (one forward pass per round of the ``--envs`` copies) and the train step through
 thin wrappers around the real objects. Prints ``name: value`` lines.
@@ -23,13 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import dqn_atari  # noqa: E402
-import training  # noqa: E402
+import common.arguments  # noqa: E402
+import training.build  # noqa: E402
+import training.config  # noqa: E402
+import training.loop  # noqa: E402
 from common.errors import OneLineErrorParser, run_main  # noqa: E402
-import common.arguments
-import training.build
-import training.config
-import training.loop
 
 
 class Timed:
@@ -77,23 +75,23 @@ def main():
     parser.add_argument("--env", default="Pong-v0")
     parser.add_argument("--warmup", type=common.arguments.whole_number, default=1_000, help="steps before timing (learning from step 500)")
     parser.add_argument("--steps", type=common.arguments.positive_number, default=4_000, help="timed steps (at least 2)")
-    parser.add_argument("--threads", type=common.arguments.thread_count, default=dqn_atari.Config.threads)
+    parser.add_argument("--threads", type=common.arguments.thread_count, default=training.config.Config.threads)
     parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"),
-                        default=dqn_atari.Config.precision)
-    parser.add_argument("--learner", choices=("thread", "main"), default=dqn_atari.Config.learner)
-    parser.add_argument("--memory-compression", default=dqn_atari.Config.memory_compression)
-    parser.add_argument("--train-every", type=common.arguments.positive_number, default=dqn_atari.Config.train_every)
-    parser.add_argument("--n-step", type=common.arguments.positive_number, default=dqn_atari.Config.n_step)
+                        default=training.config.Config.precision)
+    parser.add_argument("--learner", choices=("thread", "main"), default=training.config.Config.learner)
+    parser.add_argument("--memory-compression", default=training.config.Config.memory_compression)
+    parser.add_argument("--train-every", type=common.arguments.positive_number, default=training.config.Config.train_every)
+    parser.add_argument("--n-step", type=common.arguments.positive_number, default=training.config.Config.n_step)
     parser.add_argument("--prioritized", action="store_true", help="prioritized replay")
-    parser.add_argument("--envs", type=common.arguments.positive_number, default=dqn_atari.Config.envs, help="copies of the game side by side")
+    parser.add_argument("--envs", type=common.arguments.positive_number, default=training.config.Config.envs, help="copies of the game side by side")
     parser.add_argument("--dueling", action="store_true", help="the dueling head")
-    parser.add_argument("--distributional", choices=("none", "quantile"), default=dqn_atari.Config.distributional)
-    parser.add_argument("--quantiles", type=common.arguments.positive_number, default=dqn_atari.Config.quantiles)
+    parser.add_argument("--distributional", choices=("none", "quantile"), default=training.config.Config.distributional)
+    parser.add_argument("--quantiles", type=common.arguments.positive_number, default=training.config.Config.quantiles)
     args = parser.parse_args()
     if args.steps < 2:
         parser.error("--steps: the first timed step starts the clock, so time at least 2")
     # Epsilon at its final 0.01 after the pre-fill: nearly every step runs the network, as late in a run.
-    config = dqn_atari.Config(env_id=args.env, pre_steps=500, memory_size=100_000, seed=0,
+    config = training.config.Config(env_id=args.env, pre_steps=500, memory_size=100_000, seed=0,
                               epsilon_start=0.01, epsilon_end=0.01,
                               threads=args.threads, precision=args.precision, learner=args.learner,
                               memory_compression=args.memory_compression, out=tempfile.gettempdir(),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import SettingError, UserError
+from common.errors import SettingError
 from memory.replay import Batch, ReplayMemory
 
 

@@ -46,7 +46,7 @@ class SumTree:
             self._nodes[nodes] = self._nodes[2 * nodes] + self._nodes[2 * nodes + 1]
 
     def _set_one(self, slot: int, priority: float):
-        """``set`` for one slot (each agent step sets one): plain Python, ~4x faster than arrays."""
+        """``set`` for one slot (each agent step sets one): plain Python, faster than array ops for one slot."""
         if not 0.0 <= priority < math.inf:
             raise ValueError("priorities must be finite and non-negative")
         tree, node = self._nodes, self._leaves + slot

@@ -115,8 +115,8 @@ def test_the_train_step_on_plain_tensorflow_ops_computes_what_the_keras_calls_co
     keras.mixed_precision.set_global_policy(policy)
     try:
         plain = build_agent(6, learning_rate=1e-3, seed=0)
-        assert backend._tensorflow_forward(plain.online) is not None
-        monkeypatch.setattr(backend, "_tensorflow_forward", lambda model: None)
+        assert backend.module().plain_forward(plain.online) is not None
+        monkeypatch.setattr(backend.module(), "plain_forward", lambda model: None)
         called = build_agent(6, learning_rate=1e-3, seed=0)
     finally:
         keras.mixed_precision.set_global_policy("float32")
@@ -147,7 +147,7 @@ def test_the_fast_adam_update_matches_keras_adam(clip_norm, epsilon):
                       KerasPathAdam(1e-3, epsilon=epsilon, global_clipnorm=clip_norm)):
         keras.utils.set_random_seed(3)
         agents.append(DQNAgent(build_q_network(4), build_q_network(4), optimizer))
-    assert backend._can_fuse_adam(agents[0].optimizer) and not backend._can_fuse_adam(agents[1].optimizer)
+    assert backend.module().can_fuse_adam(agents[0].optimizer) and not backend.module().can_fuse_adam(agents[1].optimizer)
     rng = np.random.default_rng(3)
     # Two steps: beyond that, Adam's m / (sqrt(v) + eps) turns float rounding into visible drift.
     for _ in range(2):
@@ -359,7 +359,7 @@ for dtype, tolerance in (("float32", 1e-5), ("mixed_bfloat16", 5e-2)):
     keras.mixed_precision.set_global_policy(dtype)
     model = build_q_network(6)
     model.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in model.get_weights()])
-    forward = backend._torch_forward(model)
+    forward = backend.module().forward_of(model)
     assert forward.__name__ == "forward", "fell back to the Keras call"
     expected = keras.ops.convert_to_numpy(model(states, training=False)).astype(np.float32)
     got = forward(states).float().detach().cpu().numpy()

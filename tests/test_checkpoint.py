@@ -11,12 +11,8 @@ import h5py
 import numpy as np
 import pytest
 
-from training.checkpoints import MANIFEST, PAUSE_BEFORE_MANIFEST, CheckpointError, CheckpointStore, read_manifest
 from common.errors import UserError
-import training.build
-import training.config
-import training.loop
-import training.state
+from training.checkpoints import MANIFEST, PAUSE_BEFORE_MANIFEST, CheckpointError, CheckpointStore, read_manifest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUN = ["-env", "Pong-v0", "--memory-size", "5000", "--target-update", "300", "--seed", "0", "--lr", "0.003",
@@ -111,9 +107,10 @@ def test_a_periodic_checkpoint_waits_for_the_gradient_step_in_flight(tmp_path, m
     the episode that makes a checkpoint due; the checkpoint must not read the networks mid-step.
     Copy 0 plays 3-ball games (12 steps), copy 1 5-ball games (20), a step learns every agent step:
     copy 0's games end on rounds where copy 1 then starts a step."""
+    from catch_env import CatchEnv
+
     import dqn_atari
     import training
-    from catch_env import CatchEnv
 
     config = dqn_atari.Config(
         env_id="Catch", steps=120, pre_steps=10, epsilon_steps=100, memory_size=500,
@@ -147,9 +144,10 @@ def test_a_periodic_checkpoint_waits_for_the_gradient_step_in_flight(tmp_path, m
 
 
 def test_an_evaluation_cut_short_by_a_stop_is_played_again_first_when_the_run_goes_on(tmp_path, monkeypatch):
+    from catch_env import CatchEnv
+
     import dqn_atari
     import training
-    from catch_env import CatchEnv
 
     config = dqn_atari.Config(
         env_id="Catch", steps=60, pre_steps=10, epsilon_steps=50, memory_size=500, memory_compression="none",

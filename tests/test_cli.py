@@ -1,12 +1,12 @@
 """Smoke tests of the real command line on a real ROM, and every user error it must turn into exit 2."""
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
 import training.build
 import training.checkpoints
 import training.config
@@ -232,7 +232,6 @@ def test_a_new_run_does_not_overwrite_an_earlier_run_in_the_same_folder(tmp_path
 def test_a_second_run_in_a_folder_where_one_is_training_is_refused(trained_run, tmp_path):
     """A run holds its folder's lock while it trains: a new run, --resume or --continue of the same
     game there is refused and writes nothing; another game may train beside it."""
-    import dqn_atari
 
     out, _ = trained_run
     before = {path: path.stat().st_mtime_ns for path in out.rglob("*")}
@@ -351,7 +350,6 @@ def test_set_aside_is_all_or_nothing(tmp_path, monkeypatch):
     ("win32", {}, True),
 ])
 def test_render_knows_where_a_window_can_open(monkeypatch, capsys, platform, variables, expected):
-    import dqn_atari
 
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_AUDIODRIVER"):
         monkeypatch.delenv(name, raising=False)

@@ -12,16 +12,16 @@ import gymnasium
 import keras
 import numpy as np
 import pytest
+from catch_env import CatchEnv
 
 import dqn_atari
 import training
-from agent import backend
-from catch_env import CatchEnv
-from memory import ReplayMemory
-from preprocessing import FrameStack, make_env
 import training.build
 import training.config
 import training.loop
+from agent import backend
+from memory import ReplayMemory
+from preprocessing import FrameStack, make_env
 
 BALLS = 5
 EVAL_GAMES = 50

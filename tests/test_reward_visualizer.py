@@ -89,14 +89,14 @@ def test_trailing_mean_nan_spoils_only_the_windows_that_hold_it():
     ("_log.txt", "_log"),
 ])
 def test_game_name_comes_from_the_log_file_name(path, game):
-    assert reward_visualizer.game_name(path) == game
+    assert reward_visualizer.env_id_of_log(path) == game
 
 
 def test_the_evaluation_log_is_looked_for_beside_the_run_log():
     assert reward_visualizer.eval_log_path(Path("runs/Pong-v0_log.txt")) == Path("runs/Pong-v0_eval.txt")
     aside = Path("runs/Pong-v0_log.before-20261126-121500.txt")  # as a run with --continue renames it
     assert reward_visualizer.eval_log_path(aside) == Path("runs/Pong-v0_eval.before-20261126-121500.txt")
-    assert reward_visualizer.game_name(aside) == "Pong-v0"
+    assert reward_visualizer.env_id_of_log(aside) == "Pong-v0"
     assert reward_visualizer.run_labels([aside, Path("runs/Pong-v0_log.txt")]) == [
         "Pong-v0.before-20261126-121500", "Pong-v0"]
 

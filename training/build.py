@@ -4,6 +4,7 @@ import sys
 
 from common.errors import SettingError
 from common.native_stderr import native_stderr_silenced
+from common.screen import window_possible
 from training.config import network_head, with_resolved_precision
 
 PROG = "dqn_atari.py"
@@ -41,7 +42,7 @@ def open_envs(config, *, render):
 
 def window_available(suggest_record=False):
     """True where -r can open a window (macOS, Windows, an X11 or Wayland session); else says so."""
-    if sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+    if window_possible():
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
         return True
     hint = "; --record FILE.mp4 writes a video instead" if suggest_record else ""

@@ -16,7 +16,7 @@ class Config:
     """Everything a run depends on; saved as ``<env>_config.json`` beside the log.
 
     Defaults follow CleanRL's ``dqn_atari.py`` (Huang et al. 2022), itself the Nature DQN recipe
-    (Mnih et al. 2015) with Adam: see the README for the table and sources.
+    (Mnih et al. 2015) with Adam: the README's defaults table gives each source.
     """
 
     env_id: str = "Pong-v0"
