@@ -110,7 +110,10 @@ def test_a_periodic_checkpoint_waits_for_the_gradient_step_in_flight(tmp_path, m
     from catch_env import CatchEnv
 
     import dqn_atari
-    import training
+    import training.build
+    import training.config
+    import training.loop
+    import training.state
 
     config = dqn_atari.Config(
         env_id="Catch", steps=120, pre_steps=10, epsilon_steps=100, memory_size=500,
@@ -147,7 +150,10 @@ def test_an_evaluation_cut_short_by_a_stop_is_played_again_first_when_the_run_go
     from catch_env import CatchEnv
 
     import dqn_atari
-    import training
+    import training.build
+    import training.config
+    import training.loop
+    import training.state
 
     config = dqn_atari.Config(
         env_id="Catch", steps=60, pre_steps=10, epsilon_steps=50, memory_size=500, memory_compression="none",
@@ -168,7 +174,7 @@ def test_an_evaluation_cut_short_by_a_stop_is_played_again_first_when_the_run_go
         def due(self, step):
             return step % 20 == 0
 
-        def run(self, step, agent, stop):
+        def run(self, step, agent, stop, tensorboard=None):
             if (step, False) not in self.calls and step == 40:
                 stops[-1].requested = True  # Ctrl-C during the evaluation of step 40
             self.calls.append((step, not stop()))

@@ -10,6 +10,7 @@ import pytest
 import training.build
 import training.checkpoints
 import training.config
+import training.options
 import training.runs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -217,7 +218,7 @@ def test_a_flag_given_at_its_default_value_still_counts_as_given():
     import dqn_atari
 
     argv = ["--resume", "--steps", str(dqn_atari.Config.steps), "--start", "1.0"]
-    assert dqn_atari.explicit_fields(argv) == {"resume", "steps", "epsilon_start"}
+    assert training.options.explicit_fields(argv) == {"resume", "steps", "epsilon_start"}
 
 
 @pytest.mark.parametrize("name", ["Pong-v0_weights.h5", "Pong-v0_weights_best.h5", "Pong-v0_eval.txt"])
@@ -376,7 +377,7 @@ def test_resume_refuses_a_setting_older_checkpoints_did_not_record():
     with pytest.raises(UserError) as refused:
         training.checkpoints.resumed_config({"config": old}, cli, {"env_id", "prioritized", "resume"}, "ckpt")
     assert ("made without --prioritized, but this command runs with --prioritized; only --checkpoint-every, "
-            in dqn_atari.worded(refused.value))
+            in training.options.worded(refused.value))
     assert "made with prioritized=False, but this command runs with prioritized=True; only checkpoint_every, " \
         in str(refused.value)  # what a Python caller reads
     resumed = training.checkpoints.resumed_config({"config": old}, dqn_atari.Config(steps=5), {"steps", "resume"}, "ckpt")
@@ -399,8 +400,8 @@ def test_a_resume_refusal_names_the_settings_as_the_command_line_gives_them(fiel
     with pytest.raises(UserError) as refused:
         training.checkpoints.resumed_config({"config": old}, dataclasses.replace(dqn_atari.Config(), **{field: asked}),
                                             {"env_id", field, "resume"}, "ckpt")
-    assert message in dqn_atari.worded(refused.value)
-    assert dqn_atari.setting("save_memory", False) == "with --no-save-memory"
+    assert message in training.options.worded(refused.value)
+    assert training.options.setting("save_memory", False) == "with --no-save-memory"
 
 
 def test_a_run_records_its_optimizer_epsilon_and_an_older_rmsprop_run_resumes_with_the_one_it_had():
@@ -424,7 +425,7 @@ def test_the_memory_per_copy_floor_applies_to_several_copies_only():
     training.config.validate(dqn_atari.Config(memory_size=500))  # one game: any memory of a batch or more
     with pytest.raises(UserError) as refused:
         training.config.validate(dqn_atari.Config(memory_size=1500, envs=2))
-    assert dqn_atari.worded(refused.value) == ("--memory-size 1500 leaves 750 transitions to each of the --envs 2 "
+    assert training.options.worded(refused.value) == ("--memory-size 1500 leaves 750 transitions to each of the --envs 2 "
                                                "copies: at least 1,000 each")
     assert str(refused.value).startswith("memory_size 1500 leaves 750 transitions to each of the envs 2 copies")
 
@@ -486,7 +487,7 @@ def test_a_preset_sets_its_recipe_and_a_flag_given_beside_it_wins():
     import dqn_atari
 
     def config(*argv):
-        return dqn_atari.config_from_args(dqn_atari.build_parser().parse_args(argv), dqn_atari.explicit_fields(argv))
+        return training.options.config_from_args(training.options.build_parser().parse_args(argv), training.options.explicit_fields(argv))
 
     laptop = config("-env", "Breakout-v0", "--preset", "laptop")
     assert laptop.preset == "laptop" and laptop.env_id == "Breakout-v0"

@@ -65,7 +65,7 @@ class TrainUntilTheBar:
     def due(self, step):
         return step >= FIRST_CHECK and step % CHECK_EVERY == 0
 
-    def run(self, step, agent, stop=None):
+    def run(self, step, agent, stop=None, tensorboard=None):
         self.history.append((step, greedy_scores(agent.frozen_q_function()).mean()))
         if self.history[-1][1] >= BAR:
             raise Reached

@@ -226,7 +226,7 @@ def _to_numpy(variable):
 RMSPROP_EPSILON_BEFORE_RECORDED = 0.01
 # Settings a resumed run may change; any other must match the checkpoint's configuration.
 RESUMABLE_OVERRIDES = frozenset({"steps", "render", "threads", "learner", "out", "save_every", "checkpoint_every",
-                                 "keep_checkpoints", "save_memory"})
+                                 "keep_checkpoints", "save_memory", "tensorboard"})
 
 
 class SettingMismatchError(SettingError, CheckpointError):

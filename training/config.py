@@ -58,6 +58,7 @@ class Config:
     save_memory: bool = True
     eval_every: int = 0
     envs: int = 1
+    tensorboard: str | None = None  # a folder for TensorBoard event files (training.tensorboard); None: none
     preset: str | None = None
 
 

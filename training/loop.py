@@ -9,11 +9,13 @@ from training.checkpoints import write_checkpoint
 from training.learner import Learner
 from training.state import Progress, game_copies, memory_streams
 from training.status_line import StatusLine
+from training.tensorboard import TensorBoardLog
 
 
 def run_training(config, env, agent, memory, files, *, game, checkpoints=None, progress=None,
                  evaluation=None):
-    """The training loop: act, store, learn, log. Shared by the CLI and the end-to-end test.
+    """The training loop: act, store, learn, log; returns the run's Progress where it stopped.
+    Shared by the command line, the Python API and the end-to-end test.
 
     ``env`` is one game, or a list of copies of it played side by side (``--envs N``): each
     round the agent chooses an action for every copy in one forward pass, then the copies take
@@ -22,12 +24,14 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
     stream per copy. ``progress`` continues a resumed run; ``checkpoints`` (a CheckpointStore)
     receives a checkpoint every ``config.checkpoint_every`` episodes (at the end of that round),
     on SIGINT/SIGTERM, and at the end; ``evaluation`` (a PeriodicEvaluation) runs every
-    ``config.eval_every`` steps.
+    ``config.eval_every`` steps (``run(step, agent, stop, tensorboard)``). With ``config.tensorboard``
+    the episodes and evaluations are also written as TensorBoard events (``training.tensorboard``).
     """
     from common.runlog import RunLogWriter
 
     envs, streams = game_copies(env), memory_streams(memory)
     policy_epsilon = epsilon_policy(config)
+    resumed = progress is not None
     progress = progress or Progress.start(config, envs, streams)
     tally = progress.tally
 
@@ -38,10 +42,16 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
 
     def evaluate(step):
         count(learner.finish())
-        finished = evaluation.run(step, agent, stop=lambda: stop.requested)
+        finished = evaluation.run(step, agent, stop=lambda: stop.requested, tensorboard=tensorboard)
         progress.pending_evaluation = None if finished else step
 
-    with RunLogWriter(files.log) as log, StatusLine(config.steps, progress.step) as status, \
+    def checkpoint():
+        tensorboard.flush()  # the points up to the checkpoint's step reach the disk before it does
+        return write_checkpoint(checkpoints, config, agent, memory, envs, progress, game)
+
+    # TensorBoard's folder first: a new run that it refuses has not started its log.
+    with TensorBoardLog(config.tensorboard, first_step=progress.step, resumed=resumed) as tensorboard, \
+            RunLogWriter(files.log) as log, StatusLine(config.steps, progress.step) as status, \
             StopRequest() as stop, Learner(agent, threaded=config.learner == "thread") as learner:
         if evaluation and progress.pending_evaluation is not None:  # cut short by the stop that ended a sitting
             evaluate(progress.pending_evaluation)
@@ -73,6 +83,7 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
                     count(learner.finish())  # each episode's row counts the gradient steps taken while it ran
                     record = tally.finish_episode(index, step, epsilon)
                     log.append(record)
+                    tensorboard.episode(record)
                     status.episode_done(record, tally)
                     if record.episode % config.save_every == 0:
                         warn_on_failure(save_online_weights, files.weights, agent, game)
@@ -81,14 +92,14 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
                 status.update(step, epsilon, tally)
             if checkpoints and checkpoint_due:
                 count(learner.finish())  # a later copy of the round may have started one
-                warn_on_failure(write_checkpoint, checkpoints, config, agent, memory, envs, progress, game)
+                warn_on_failure(checkpoint)
         count(learner.finish())
         save_online_weights(files.weights, agent, game)
         if checkpoints:
-            folder = write_checkpoint(checkpoints, config, agent, memory, envs, progress, game)
+            folder = checkpoint()
             if stop.requested:
                 print(f"stopped at step {progress.step:,}; checkpoint {folder}; continue with --resume")
-    return tally
+    return progress
 
 
 def warn_on_failure(save, *args):

@@ -25,10 +25,11 @@ class PeriodicEvaluation:
     def due(self, step):
         return step % self.every == 0
 
-    def run(self, step, agent, stop=None):
+    def run(self, step, agent, stop=None, tensorboard=None):
         """Evaluates ``agent`` for ``step``; returns False, logging nothing, if ``stop()`` turned true
         before its last game (Ctrl-C or SIGTERM: the run then stops without waiting for the rest,
-        and a resumed run plays this evaluation again first)."""
+        and a resumed run plays this evaluation again first). ``tensorboard`` (a TensorBoardLog)
+        receives the evaluation's points too."""
         import evaluation
 
         games = evaluation.TRAINING_EVAL_EPISODES
@@ -51,6 +52,8 @@ class PeriodicEvaluation:
                 save_online_weights, self.best_weights, agent, self.game):
             message += f"; best so far, saved to {self.best_weights.name}"
         evaluation.log_evaluation(self.path, summary, step)
+        if tensorboard is not None:
+            tensorboard.evaluation(step, summary)
         print(message)
         return True
 

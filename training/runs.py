@@ -17,10 +17,27 @@ from training.config import (RunFiles, pre_fill_warnings, validate, with_drawn_s
                              with_resolved_precision)
 from training.loop import run_training
 from training.periodic_evaluation import PeriodicEvaluation
+from training.tensorboard import refuse_earlier_events
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSummary:
+    """Where a run stopped: what the command prints as it goes, for a Python caller."""
+
+    config: object  # the Config the run went with, seed and precision resolved
+    files: RunFiles
+    steps: int
+    episodes: int
+    mean_recent_score: float  # the last 100 episodes' raw scores; nan before the first ends
+    stopped: bool  # by Ctrl-C or SIGTERM before config.steps
+
+    @property
+    def finished(self):
+        return not self.stopped
 
 
 def train(config, name=str):
-    """Builds the parts of a run of ``config`` and trains; returns the finished run's RunTally.
+    """Builds the parts of a run of ``config`` and trains; returns its RunSummary.
     ``name(field)`` names a setting in the warnings (the command line: its flags)."""
     validate(config)
     config = with_resolved_optimizer_epsilon(with_resolved_precision(with_drawn_seed(config)))
@@ -38,6 +55,7 @@ def train(config, name=str):
                                                     f"({files.log.name}, {files.weights.name})")
                                + f": continue it with {{resume}} or {{continue_from}} "
                                  f"{SettingError.literal(files.weights)}, or choose another {{out}}")
+        refuse_earlier_events(config.tensorboard)  # before --continue sets the earlier run aside
         for warning in pre_fill_warnings(config, name):
             print(f"{PROG}: warning: {warning}", file=sys.stderr)
         with opened_run_parts(config, files) as parts:
@@ -52,8 +70,9 @@ def train(config, name=str):
 
 
 def resume(cli_config, explicit):
-    """Continues the run in ``cli_config.out`` from its newest complete checkpoint; ``explicit``:
-    the fields the caller set, which must match the checkpoint's unless a resume may change them."""
+    """Continues the run in ``cli_config.out`` from its newest complete checkpoint; returns its
+    RunSummary. ``explicit``: the fields the caller set, which must match the checkpoint's unless
+    a resume may change them."""
     from common.runlog import truncate_after_step, truncate_eval_after_step
     from preprocessing import resolve_env_id
 
@@ -129,8 +148,10 @@ class RunParts:
     evaluation: object
 
     def run(self, config, files, store, progress=None):
-        return run_training(config, self.envs, self.agent, self.memory, files, game=self.rom,
-                            checkpoints=store, progress=progress, evaluation=self.evaluation)
+        progress = run_training(config, self.envs, self.agent, self.memory, files, game=self.rom,
+                                checkpoints=store, progress=progress, evaluation=self.evaluation)
+        return RunSummary(config, files, progress.step, progress.tally.episodes, progress.tally.mean_recent_score,
+                          stopped=progress.step < config.steps)
 
 
 @contextlib.contextmanager
