@@ -59,6 +59,14 @@ def positive_float(text):
     return value
 
 
+def non_negative_float(text):
+    """A finite number that may be 0 (a share of a GPU, where 0 is none)."""
+    value = _number(text, "a number", float)
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{value} must be a finite number, 0 or more")
+    return value
+
+
 def probability(text):
     value = _number(text, "a number", float)
     if not 0.0 <= value <= 1.0:
