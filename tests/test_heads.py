@@ -12,6 +12,11 @@ from agent.network import action_values
 
 Batch = namedtuple("Batch", "s_tm1 a_tm1 r_t discount_t s_t weights")
 as_numpy = keras.ops.convert_to_numpy
+
+
+def tensors(*arrays):
+    """numpy inputs as the backend's tensors, as the train step hands them to the learning rule."""
+    return [keras.ops.convert_to_tensor(array) for array in arrays]
 HEADS = [Head(), Head(dueling=True), Head(quantiles=8), Head(dueling=True, quantiles=8)]
 
 
@@ -32,9 +37,9 @@ def test_the_quantile_target_takes_the_online_mean_argmax_valued_by_the_target_q
     q_t_online = np.array([[[0.0, 0.0], [1.0, 1.0]]], np.float32)    # by its mean the online network picks a_t = 1
     q_t_target = np.array([[[9.0, 9.0], [-1.0, 4.0]]], np.float32)   # the target's own best would be action 0
     q_tm1 = np.array([[[0.0, 1.0], [7.0, 7.0]]], np.float32)         # a_tm1 = 0: theta = [0, 1]
-    loss, mean_q, per_sample = quantile_double_dqn_loss(
+    loss, mean_q, per_sample = quantile_double_dqn_loss(*tensors(
         q_tm1, np.array([0], np.int32), np.array([1.0], np.float32), np.array([0.5], np.float32),
-        q_t_online, q_t_target, np.ones(1, np.float32))
+        q_t_online, q_t_target, np.ones(1, np.float32)))
     # target samples 1 + 0.5 * [-1, 4] = [0.5, 3]: the hand-computed case above.
     assert float(loss) == pytest.approx(0.90625) and float(mean_q) == pytest.approx(0.5)
     np.testing.assert_allclose(as_numpy(per_sample), [0.90625])
@@ -63,7 +68,7 @@ def test_the_quantile_loss_matches_a_numpy_reference_on_random_batches():
               rng.uniform(-1, 1, b).astype(np.float32), np.array([0.99, 0.0, 0.5, 0.99, 0.0, 0.9], np.float32),
               rng.normal(0, 2, (b, a, n)).astype(np.float32), rng.normal(0, 2, (b, a, n)).astype(np.float32),
               rng.uniform(0.1, 1, b).astype(np.float32))
-    got = [as_numpy(x) for x in quantile_double_dqn_loss(*arrays)]
+    got = [as_numpy(x) for x in quantile_double_dqn_loss(*tensors(*arrays))]
     expected = numpy_quantile_loss(*arrays)
     for value, reference in zip(got, expected):
         np.testing.assert_allclose(value, reference, rtol=1e-5, atol=1e-6)
