@@ -381,12 +381,20 @@ def test_frames_of_another_size_or_type_are_refused(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # The game window, for real, on a virtual X display
 
+# The window is looked for until it shows or 10 s have passed: the emulator's X requests reach the
+# server when its client flushes them, which on a loaded machine may be after the game's last frame.
 WINDOW_SCRIPT = """
-import subprocess, evaluation
+import subprocess, time, evaluation
 env = evaluation.make_eval_env("Pong-v0", render_mode="human")
 summary = evaluation.evaluate(env, lambda state: 0, episodes=1, max_frames=120, seed=0)
 print(summary.describe())
-print(subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True, text=True, check=True).stdout)
+deadline = time.monotonic() + 10
+while True:
+    tree = subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True, text=True, check=True).stdout
+    if "The Arcade Learning Environment" in tree or time.monotonic() > deadline:
+        break
+    time.sleep(0.2)
+print(tree)
 """
 
 
