@@ -10,6 +10,7 @@ import pytest
 import training.build
 import training.checkpoints
 import training.config
+import training.loop
 import training.options
 import training.runs
 
@@ -80,6 +81,19 @@ def test_continue_from_weights_then_play(trained_run):
     assert played.returncode == 0, played.stderr[-3000:]
     assert played.stdout.splitlines()[0].startswith("game 1: score ")
     assert played.stdout.splitlines()[1].startswith("1 game: ")
+
+
+def test_a_continued_run_fills_its_memory_exploring_at_its_start_epsilon():
+    """Played greedily, a loaded Breakout agent that does not serve the ball fills the memory with one
+    state until the game's time limit; at --start's epsilon it serves within a few hundred steps."""
+    import dqn_atari
+
+    continued = training.loop.epsilon_policy(dqn_atari.Config(
+        continue_from="w.h5", epsilon_start=0.1, epsilon_end=0.0, pre_steps=100, epsilon_steps=1000))
+    assert [continued(step) for step in (0, 99, 100)] == [0.1, 0.1, 0.1]
+    assert continued(600) == pytest.approx(0.05) and continued(1100) == 0.0
+    fresh = training.loop.epsilon_policy(dqn_atari.Config(epsilon_start=0.5, pre_steps=100))
+    assert fresh(0) == fresh(99) == 1.0 and fresh(100) == 0.5
 
 
 def test_a_run_with_both_heads_plays_as_its_weights_file_says_and_another_head_refuses_them(tmp_path):

@@ -150,7 +150,9 @@ def epsilon_policy(config):
     from agent import LinearSchedule
 
     schedule = LinearSchedule(config.epsilon_start, config.epsilon_end, config.epsilon_steps)
-    prefill_epsilon = 0.0 if config.continue_from else 1.0
+    # The loaded agent fills the memory as it will start to learn, at --start's epsilon: played greedily
+    # it can repeat one state until the game's time limit (Breakout's agent not serving the ball).
+    prefill_epsilon = config.epsilon_start if config.continue_from else 1.0
 
     def epsilon(step):
         return prefill_epsilon if step < config.pre_steps else schedule(step - config.pre_steps)
