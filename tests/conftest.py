@@ -16,6 +16,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+import agent  # noqa: E402,F401  before any test file imports Keras: the options it sets for TensorFlow
+
 
 @pytest.fixture(autouse=True)
 def float32_policy_after_each_test():

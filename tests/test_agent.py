@@ -1,5 +1,6 @@
 """The agent: Nature network, Double DQN target, epsilon schedule, train step and weight files."""
 import os
+import platform
 import subprocess
 import sys
 from collections import namedtuple
@@ -252,6 +253,23 @@ def test_auto_precision_is_bfloat16_only_on_cpus_with_bfloat16_instructions(monk
     assert backend.default_precision() == "float32"
     monkeypatch.setattr(backend, "cpu_flags", lambda: frozenset())
     assert backend.default_precision() == "float32"
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="the oneDNN default is set on x86 only")
+def test_tensorflow_runs_its_onednn_kernels_on_every_x86_cpu_unless_the_user_says_otherwise():
+    script = ("import agent, keras; from tensorflow.python.util import _pywrap_util_port as port; "
+              "print(keras.backend.backend(), port.IsMklEnabled())")
+
+    def enabled(**settings):
+        env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+        env.update(KERAS_BACKEND="tensorflow", **settings)
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                                cwd=REPO_ROOT, timeout=300)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split()[-2:]
+
+    assert enabled() == ["tensorflow", "True"]  # TensorFlow alone turns it on only with AVX-512 or AMX
+    assert enabled(TF_ENABLE_ONEDNN_OPTS="0") == ["tensorflow", "False"]
 
 
 def test_gradient_norm_clipping_and_optimizers_are_selectable():

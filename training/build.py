@@ -13,9 +13,9 @@ PROG = "dqn_atari.py"
 def setup_backend(config):
     """Keras set up for ``config``: its threads, precision and seed; the devices probed quietly."""
     with native_stderr_silenced():
-        import keras
+        from agent import backend  # first: the agent package sets TensorFlow's options before Keras loads it
 
-        from agent import backend
+        import keras
 
         backend.probe_devices()
     backend.configure_threads(config.threads)
