@@ -12,13 +12,18 @@ from training.build import make_agent, setup_backend, window_available
 from training.config import head_settings, with_drawn_seed, with_resolved_precision
 from training.runs import ensure_writable_folder
 
+# --play explores as the presets' training ends (rl-baselines3-zoo plays Atari the same way): a
+# greedy Breakout agent can wait without serving until the game's 108,000-frame limit, half an
+# hour in the window.
+PLAY_EPSILON = 0.01
+
 
 def play(config, weights, *, games, protocol, record=None):
     """Plays ``games`` games with ``weights``, printing each score; returns the EvalSummary.
 
     ``protocol=True`` is ``--eval``: the published evaluation (no-op starts, epsilon 0.05, at most
     18,000 frames a game) with a JSON summary beside the weights. Otherwise it is ``--play``:
-    greedy and uncapped.
+    epsilon ``PLAY_EPSILON`` and no cap but the game's own.
     """
     if not Path(weights).is_file():
         raise UserError(f"weights file not found: {weights}")
@@ -32,7 +37,7 @@ def play(config, weights, *, games, protocol, record=None):
 
     config = dataclasses.replace(config, **head_settings(read_head(weights)))  # the network the file holds
     render_mode = "human" if config.render and window_available(suggest_record=True) else None
-    rules = {} if protocol else {"epsilon": 0.0, "max_frames": None}
+    rules = {} if protocol else {"epsilon": PLAY_EPSILON, "max_frames": None}
     with contextlib.ExitStack() as stack:
         with native_stderr_silenced():
             env = make_eval_env(config.env_id, seed=config.seed, render_mode=render_mode)

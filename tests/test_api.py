@@ -27,7 +27,8 @@ def test_train_resume_and_evaluate_from_python_return_what_the_files_hold(tmp_pa
     judged = evaluate(summary.files.weights, "Pong-v0", games=1, seed=0)
     saved = json.loads(summary.files.weights.with_name("Pong-v0_weights_eval.json").read_text())
     assert judged.episodes == 1 and saved["mean_score"] == judged.mean and -21 <= judged.mean <= 21
-    assert play(summary.files.weights, "Pong-v0", seed=0).episodes == 1
+    played = play(summary.files.weights, "Pong-v0", seed=0)
+    assert played.episodes == 1 and played.epsilon == 0.01 and played.max_frames is None
     assert "game 1: score" in capsys.readouterr().out
 
 

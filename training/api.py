@@ -39,7 +39,7 @@ def evaluate(weights, env_id=Config.env_id, *, games=EVAL_GAMES, seed=None, reco
 
 
 def play(weights, env_id=Config.env_id, *, games=1, seed=None, render=False, record=None):
-    """Greedy games, as ``--play``; returns their EvalSummary."""
+    """Games at epsilon 0.01, as ``--play``; returns their EvalSummary."""
     return _play(weights, env_id, games=games, seed=seed, record=record, protocol=False, render=render)
 
 

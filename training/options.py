@@ -34,7 +34,7 @@ def build_parser(parser_class=OneLineErrorParser):
                             help="epsilon after --epsilon-steps")
     seed_flags.add_argument("-pre", "--pre", metavar="N", dest="pre_steps", type=arguments.whole_number, default=d.pre_steps,
                             help="steps that fill the replay memory before learning starts and epsilon "
-                                 "falls; played randomly, or greedily by the loaded agent with --continue")
+                                 "falls; played randomly, or by the loaded agent at --start's epsilon with --continue")
     run = parser.add_argument_group("training")
     run.add_argument("--steps", metavar="N", type=arguments.positive_number, default=d.steps, help="total agent steps (each = 4 frames)")
     run.add_argument("--epsilon-steps", metavar="N", type=arguments.whole_number, default=d.epsilon_steps,
@@ -114,7 +114,7 @@ def build_parser(parser_class=OneLineErrorParser):
                         help="put the replay memory in checkpoints; --no-save-memory leaves it out (a run "
                              "resumed from such a checkpoint refills it), and either may change on --resume")
     play = parser.add_argument_group("playing and evaluating")
-    play.add_argument("--play", metavar="WEIGHTS", help="play greedily with these weights and print each score")
+    play.add_argument("--play", metavar="WEIGHTS", help="play with these weights, epsilon 0.01, and print each score")
     play.add_argument("--eval", metavar="WEIGHTS",
                       help="evaluate with the published protocol (up to 30 no-ops, epsilon 0.05, at most "
                            "18,000 frames a game): mean ± std, min, max, human-normalised score, JSON summary")
