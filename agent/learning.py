@@ -66,6 +66,10 @@ def quantile_double_dqn_loss(q_tm1, a_tm1, r_t, discount_t, q_t_online, q_t_targ
 
 
 def _quantiles_of(quantiles, actions):
-    """float32[B,N]: the quantiles of ``actions`` (int[B]) in ``quantiles`` float32[B,A,N]."""
-    index = ops.reshape(ops.cast(actions, "int32"), (-1, 1, 1))
-    return ops.take_along_axis(quantiles, index, axis=1)[:, 0]
+    """float32[B,N]: the quantiles of ``actions`` (int[B]) in ``quantiles`` float32[B,A,N].
+
+    A one-hot sum, exact (one term is not zero), rather than ``take_along_axis``: on TensorFlow
+    that gathers with int64 indices, which oneDNN runs only with AVX-512 (elsewhere it logs an
+    error line and falls back)."""
+    chosen = ops.one_hot(ops.cast(actions, "int32"), quantiles.shape[1], dtype=quantiles.dtype)
+    return ops.sum(quantiles * ops.expand_dims(chosen, 2), axis=1)
