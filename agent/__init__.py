@@ -3,9 +3,8 @@ import os
 import platform
 
 # TensorFlow turns its oneDNN kernels on by itself only on x86 CPUs with AVX-512 or AMX; on the
-# others (AVX2 only, such as AMD Zen 3) its default kernels made the train step slower (73 against
-# 58 ms, docs/performance.md). Set before Keras imports TensorFlow; a TF_ENABLE_ONEDNN_OPTS that
-# the user set wins.
+# others (AVX2 only, such as AMD Zen 3) its default kernels train more slowly (docs/performance.md).
+# Set before Keras imports TensorFlow; a TF_ENABLE_ONEDNN_OPTS that the user set wins.
 if platform.machine() in ("x86_64", "AMD64"):
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
