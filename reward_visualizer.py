@@ -2,11 +2,14 @@
 
     python3 reward_visualizer.py -f Pong-v0_log.txt -a 50
     python3 reward_visualizer.py -f runs/a/Pong-v0_log.txt runs/b/Pong-v0_log.txt -a 100 -o plots
+    python3 reward_visualizer.py -f runs/a/Pong-v0_log.txt runs/b/Pong-v0_log.txt --table 100000
 
 Draws score per episode, score against agent steps (with the evaluations from ``<game>_eval.txt``
 beside the log, if any), score against the share of greedy actions (1 - epsilon, so it reads left to
 right), and loss / mean Q (saying so while the log has no gradient step yet). Each graph shows faint per-episode points under a bold
-trailing mean over the last N episodes. Reads the logs only through :mod:`runlog` and never imports
+trailing mean over the last N episodes. ``--table STEPS`` also prints, as a Markdown table, each run's
+mean training score over every window of STEPS agent steps: the figure published learning curves
+give (Dopamine's iterations are 250,000 agent steps). Reads the logs only through :mod:`runlog` and never imports
 Keras or TensorFlow, so the graphs appear in about a second.
 """
 import argparse
@@ -271,6 +274,57 @@ def output_prefix(runs, name=None):
     return joined if len(joined) <= MAX_PREFIX else f"runs-{hashlib.sha1(joined.encode()).hexdigest()[:8]}"
 
 
+def window_means(episodes, window_steps):
+    """Mean score of the episodes that ended in each window of ``window_steps`` agent steps.
+
+    Window k holds the episodes whose last step lies in (k * window_steps, (k + 1) * window_steps].
+    Returns float64[w] for the windows up to the one of the last episode, NaN where a window holds
+    no episode (one game can outlast a short window); none for a run without episodes.
+    """
+    steps = column(episodes, "step")
+    if steps.size == 0:
+        return np.zeros(0)
+    windows = (steps.astype(np.int64) - 1) // window_steps
+    counts = np.bincount(windows)
+    sums = np.bincount(windows, weights=column(episodes, "score"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts
+
+
+def steps_label(steps):
+    """A step count as published curves write it: ``250k``, ``1M``, ``1.75M``; other counts in full."""
+    if steps >= 1_000_000 and steps % 10_000 == 0:
+        return f"{steps / 1_000_000:g}M"
+    if steps >= 1_000 and steps % 1_000 == 0:
+        return f"{steps // 1_000}k"
+    return f"{steps:,}"
+
+
+def means_table(runs, window_steps):
+    """Markdown table of each run's window means, one column per run. A window the log ends inside
+    is marked ``*``, and a note under the table gives the step where each log ends."""
+    means = [window_means(run.episodes, window_steps) for run in runs]
+    lines = ["| agent steps | " + " | ".join(run.label.replace("|", "\\|") for run in runs) + " |",
+             "|---|" + "---:|" * len(runs)]
+    for index in range(max((len(values) for values in means), default=0)):
+        cells = []
+        for run, values in zip(runs, means):
+            if index >= len(values) or np.isnan(values[index]):
+                cells.append("")
+                continue
+            partial = run.episodes[-1].step < (index + 1) * window_steps
+            cells.append(f"{values[index]:.1f}" + ("*" if partial else ""))
+        window = f"{steps_label(index * window_steps)}–{steps_label((index + 1) * window_steps)}"
+        lines.append(f"| {window} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"Mean score of the training episodes that ended in each window of {window_steps:,} agent "
+                 "steps; * the log ends inside the window.")
+    for run in runs:
+        end = f"at step {run.episodes[-1].step:,} ({len(run.episodes):,} episodes)" if run.episodes else "empty"
+        lines.append(f"- {run.label}: log ends {end}")
+    return "\n".join(lines)
+
+
 def draw_graphs(runs, window):
     """Every graph, as ``[(graph name, pyplot figure)]``; the caller closes them."""
     return [(name, plot(runs, window)) for name, plot in GRAPHS]
@@ -324,11 +378,25 @@ def build_parser():
                         help="file names start with NAME (default: the run's label, or the labels "
                              "joined by '+' while short, else 'runs-' and a digest of them)")
     parser.add_argument("--show", action="store_true", help="also open the graphs in a window if a display exists")
+    parser.add_argument("--table", type=_step_count, metavar="STEPS",
+                        help="also print a Markdown table of each run's mean training score per window of "
+                             "STEPS agent steps (100000 gives the means per 100k steps)")
     return parser
 
 
-def visualize(log_paths, window, out_dir, show, name=None):
-    """Reads the logs, writes ``<prefix>_<graph>_avg<N>.png`` files, prints and returns their paths.
+def _step_count(text):
+    try:
+        steps = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of agent steps") from None
+    if steps < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 agent step, got {steps}")
+    return steps
+
+
+def visualize(log_paths, window, out_dir, show, name=None, table_steps=None):
+    """Reads the logs, writes ``<prefix>_<graph>_avg<N>.png`` files, prints and returns their paths;
+    with ``table_steps``, then prints :func:`means_table` of the runs.
 
     Raises errors.UserError for a bad log or an unusable output folder.
     """
@@ -342,6 +410,8 @@ def visualize(log_paths, window, out_dir, show, name=None):
         written = [_save(figure, out_dir / f"{output_prefix(runs, name)}_{graph}_avg{window}.png")
                    for graph, figure in figures]
         print(*written, sep="\n", flush=True)
+        if table_steps is not None:
+            print(f"\n{means_table(runs, table_steps)}", flush=True)
         if showing:
             pyplot.show()
     finally:
@@ -359,7 +429,7 @@ def main(argv=None):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         try:
-            visualize(args.file, args.average, args.output, args.show, args.name)
+            visualize(args.file, args.average, args.output, args.show, args.name, args.table)
         except errors.UserError as error:
             failure = error
     for message in dict.fromkeys(str(warning.message) for warning in caught):

@@ -408,3 +408,70 @@ def test_a_log_without_loss_yet_replaces_an_earlier_loss_graph_with_one_that_say
         assert all(axes.get_legend() is None and not axes.lines for axes in figure.axes)
     finally:
         pyplot.close(figure)
+
+
+def episodes_ending_at(*steps_and_scores):
+    return tuple(runlog.EpisodeRecord(step=step, episode=number, score=score, clipped_return=score, length=1,
+                                      epsilon=0.1, wall_time=0.0)
+                 for number, (step, score) in enumerate(steps_and_scores, start=1))
+
+
+def test_window_means_by_hand():
+    # Windows of 100 steps: (0, 100] holds the games ending at 50 and 100, (100, 200] the one at 150,
+    # (200, 300] none (a long game), (300, 400] the one at 400.
+    episodes = episodes_ending_at((50, -21.0), (100, -19.0), (150, -10.0), (400, 3.0))
+    means = reward_visualizer.window_means(episodes, 100)
+    np.testing.assert_array_equal(means[[0, 1, 3]], [-20.0, -10.0, 3.0])
+    assert means.shape == (4,) and np.isnan(means[2])
+    assert reward_visualizer.window_means((), 100).shape == (0,)
+
+
+@pytest.mark.parametrize("steps, label", [(0, "0"), (250_000, "250k"), (1_000_000, "1M"), (1_750_000, "1.75M"),
+                                          (2_500, "2,500"), (1_234, "1,234"), (10_000_000, "10M")])
+def test_steps_label_writes_what_published_curves_write(steps, label):
+    assert reward_visualizer.steps_label(steps) == label
+
+
+def test_table_prints_the_means_per_window_of_each_run_and_marks_where_a_log_ends(tmp_path, capsys):
+    short, long = tmp_path / "a" / "Pong-v0_log.txt", tmp_path / "b" / "Pong-v0_log.txt"
+    for path, episodes in ((short, episodes_ending_at((900, -21.0), (1_500, -20.0))),
+                           (long, episodes_ending_at((400, -21.0), (1_000, -19.0), (1_600, -17.0), (3_500, -5.0)))):
+        path.parent.mkdir()
+        with runlog.RunLogWriter(path) as writer:
+            for record in episodes:
+                writer.append(record)
+    assert main(["-f", str(short), str(long), "-o", str(tmp_path), "--table", "1_000"]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("| agent steps"):].splitlines()
+    assert table == [
+        "| agent steps | a/Pong-v0 | b/Pong-v0 |",
+        "|---|---:|---:|",
+        "| 0–1k | -21.0 | -20.0 |",
+        "| 1k–2k | -20.0* | -17.0 |",
+        "| 2k–3k |  |  |",
+        "| 3k–4k |  | -5.0* |",
+        "",
+        "Mean score of the training episodes that ended in each window of 1,000 agent steps; "
+        "* the log ends inside the window.",
+        "- a/Pong-v0: log ends at step 1,500 (2 episodes)",
+        "- b/Pong-v0: log ends at step 3,500 (4 episodes)",
+    ]
+
+
+def test_table_of_the_fixture_log_agrees_with_its_rows(tmp_path, capsys):
+    assert main(["-f", str(PONG_LOG), "-o", str(tmp_path), "--table", "20000"]) == 0
+    rows = runlog.read_log(PONG_LOG)
+    first = [row.score for row in rows if row.step <= 20_000]
+    second = [row.score for row in rows if 20_000 < row.step <= 40_000]
+    out = capsys.readouterr().out
+    assert f"| 0–20k | {np.mean(first):.1f} |" in out and f"| 20k–40k | {np.mean(second):.1f} |" in out
+    assert "| 40k–60k |" in out and "log ends at step 40,455 (40 episodes)" in out
+
+
+@pytest.mark.parametrize("steps", ["0", "-100", "1e5"])
+def test_a_bad_table_window_gives_exit_2(capsys, steps):
+    with pytest.raises(SystemExit) as raised:
+        main(["-f", str(PONG_LOG), "--table", steps])
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("reward_visualizer.py: error: argument --table") and len(err.splitlines()) == 1
