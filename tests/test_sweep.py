@@ -28,7 +28,10 @@ RATES = ("1e-4", "5e-5")
 TINY_RUN = ["--steps", "900", "-pre", "850", "--memory-size", "2000", "--batch-size", "8",
             "--checkpoint-every", "1"]
 KILLED = ("Asterix-v0", "lr=5e-5")  # seed 1; its sibling lr=1e-4 plays the same episodes
-SWEEP_TIMEOUT_S = 300
+SWEEP_TIMEOUT_S = 300  # one sweep command
+# The killed sweep as a whole: its trial of KILLED may be the last to start, and on a loaded 2-core
+# machine the others took over 300 s before it did (seen with a training run beside the suite).
+KILLED_SWEEP_TIMEOUT_S = 900
 
 
 def sweep_args(out):
@@ -53,9 +56,10 @@ def finished_sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep")
     process = subprocess.Popen([sys.executable, str(SWEEP), *sweep_args(out)], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + KILLED_SWEEP_TIMEOUT_S
     try:
-        killed_at = kill_after_first_checkpoint(run_folder(out, *KILLED), process)
-        stdout, _ = process.communicate(timeout=SWEEP_TIMEOUT_S)
+        killed_at = kill_after_first_checkpoint(run_folder(out, *KILLED), process, deadline)
+        stdout, _ = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         if process.poll() is None:
             process.kill()
@@ -65,10 +69,10 @@ def finished_sweep(tmp_path_factory):
     return out, stdout, (out / "summary.md").read_text(), killed_at
 
 
-def kill_after_first_checkpoint(folder, sweep_process):
+def kill_after_first_checkpoint(folder, sweep_process, deadline):
     """SIGKILLs the trainer training in ``folder`` once it has a complete checkpoint; returns that
-    checkpoint's step, or None if the run finished first. The trainer's lock file holds its pid."""
-    deadline = time.monotonic() + SWEEP_TIMEOUT_S
+    checkpoint's step, or None if the run finished first. The trainer's lock file holds its pid.
+    Fails at ``deadline`` (a ``time.monotonic()`` value) if the sweep is still running then."""
     store = CheckpointStore(folder / f"{KILLED[0]}_checkpoints")
     while time.monotonic() < deadline and sweep_process.poll() is None:
         if (folder / "sweep_done.json").exists():
@@ -80,6 +84,9 @@ def kill_after_first_checkpoint(folder, sweep_process):
             os.kill(int(pid), signal.SIGKILL)
             return read_manifest(newest)["step"]
         time.sleep(0.02)
+    if sweep_process.poll() is None:
+        pytest.fail(f"the sweep was still running after {KILLED_SWEEP_TIMEOUT_S} s, and {folder} had no "
+                    "checkpoint and running trainer to kill")
     return None
 
 
