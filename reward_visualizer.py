@@ -26,7 +26,7 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.lines import Line2D
 
-from common import atomic_file, errors, runlog
+from common import arguments, atomic_file, errors, runlog
 from common.screen import window_possible
 
 PROG = "reward_visualizer.py"
@@ -378,20 +378,10 @@ def build_parser():
                         help="file names start with NAME (default: the run's label, or the labels "
                              "joined by '+' while short, else 'runs-' and a digest of them)")
     parser.add_argument("--show", action="store_true", help="also open the graphs in a window if a display exists")
-    parser.add_argument("--table", type=_step_count, metavar="STEPS",
+    parser.add_argument("--table", type=arguments.positive_number, metavar="STEPS",
                         help="also print a Markdown table of each run's mean training score per window of "
                              "STEPS agent steps (100000 gives the means per 100k steps)")
     return parser
-
-
-def _step_count(text):
-    try:
-        steps = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of agent steps") from None
-    if steps < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 agent step, got {steps}")
-    return steps
 
 
 def visualize(log_paths, window, out_dir, show, name=None, table_steps=None):
