@@ -96,6 +96,29 @@ def test_a_resumed_sitting_cuts_the_folder_after_its_step_and_keeps_a_torn_files
     assert cut_after_step(tmp_path, 200) == 0  # nothing after the last step, no torn record: untouched
 
 
+def test_a_resumed_sitting_refuses_a_folder_that_holds_another_runs_events_and_touches_none(tmp_path):
+    with TensorBoardLog(tmp_path / "ours") as ours:
+        for step in (10, 20, 30):
+            ours.episode(episode(step, loss=0.5))
+    with TensorBoardLog(tmp_path / "theirs") as theirs:
+        theirs.episode(episode(40))
+    # Another process's name (this one's, written in the same second, would be the same as ours).
+    [their_file] = [path.rename(path.with_name("events.out.tfevents.1764000000.elsewhere.4242"))
+                    for path in event_files(tmp_path / "theirs")]
+    shutil.copy(event_files(tmp_path / "ours")[0], tmp_path / "theirs")  # our file beside theirs
+    before = {path: path.read_bytes() for path in event_files(tmp_path / "theirs")}
+    with pytest.raises(SettingError) as refused:
+        TensorBoardLog(tmp_path / "theirs", first_step=20, resumed=True, own_files=ours.files)
+    assert refused.value.worded(lambda field: f"--{field}") == (
+        f"--tensorboard {tmp_path / 'theirs'} holds TensorBoard events of another run ({their_file.name}): "
+        f"give this run's folder, or an empty one")
+    assert {path: path.read_bytes() for path in event_files(tmp_path / "theirs")} == before
+    with TensorBoardLog(tmp_path / "ours", first_step=20, resumed=True, own_files=ours.files) as resumed:
+        resumed.episode(episode(30, loss=0.25))
+    assert resumed.files == [*ours.files, resumed.path.name]
+    assert read_scalars(tmp_path / "ours")["losses/td_loss"] == [(10, 0.5), (20, 0.5), (30, 0.25)]
+
+
 def test_a_new_run_refuses_a_folder_that_holds_events(tmp_path):
     TensorBoardLog(tmp_path).close()
     with pytest.raises(SettingError) as refused:
@@ -174,6 +197,43 @@ def test_a_run_resumed_from_an_earlier_checkpoint_writes_each_step_once(run, tmp
     episodes, evaluations = assert_events_match_the_logs(out, tb)
     assert [row.step for row in episodes] == [row.step for row in read_log(run / "out" / "Breakout-v0_log.txt")]
     assert [row.step for row in evaluations] == [300, 600]
+
+
+def test_a_resume_into_another_runs_folder_is_refused_before_it_cuts_anything(run, tmp_path, capsys):
+    """``--tensorboard`` may change on --resume, but not to a folder of another run's events."""
+    import dqn_atari
+
+    out, theirs = tmp_path / "out", tmp_path / "theirs"
+    shutil.copytree(run / "out", out)
+    first, *later = sorted((out / "Breakout-v0_checkpoints").glob("step-*"))
+    for checkpoint in later:
+        shutil.rmtree(checkpoint)  # the log holds rows after the checkpoint that a resume would cut
+    with TensorBoardLog(theirs) as log:
+        log.episode(episode(5))
+    [their_file] = [path.rename(path.with_name("events.out.tfevents.1764000000.elsewhere.4242"))
+                    for path in event_files(theirs)]
+    before = {path: path.read_bytes() for path in [*event_files(theirs), out / "Breakout-v0_log.txt",
+                                                   out / "Breakout-v0_eval.txt"]}
+    assert dqn_atari.main(["--resume", "-env", "Breakout-v0", "--out", str(out), "--tensorboard", str(theirs)]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"dqn_atari.py: error: --tensorboard {theirs} holds TensorBoard events of another run ({their_file.name}): "
+        f"give this run's folder, or an empty one")
+    assert {path: path.read_bytes() for path in before} == before
+
+
+def test_a_refused_continue_leaves_the_earlier_run_where_it_was(run, tmp_path, capsys):
+    import dqn_atari
+
+    out = tmp_path / "out"
+    shutil.copytree(run / "out", out)
+    before = sorted(path.name for path in out.iterdir())
+    not_a_folder = tmp_path / "tb"
+    not_a_folder.write_text("a file where the folder should be\n")
+    assert dqn_atari.main([*TINY, "--steps", "10", "--out", str(out), "--continue", str(out / "Breakout-v0_weights.h5"),
+                           "--tensorboard", str(not_a_folder)]) == 2
+    assert capsys.readouterr().err.splitlines()[-1].startswith(f"dqn_atari.py: error: cannot write to --tensorboard "
+                                                               f"folder {not_a_folder}: ")
+    assert sorted(path.name for path in out.iterdir()) == before
 
 
 JAX_RUN = """

@@ -164,6 +164,7 @@ def write_checkpoint(store, config, agent, memory, envs, progress, game):
             "step": progress.step, "tally": progress.tally, "stacks": progress.stacks,
             "elapsed": time.monotonic() - progress.tally.started,
             "learning_starts": progress.learning_starts, "pending_evaluation": progress.pending_evaluation,
+            "tensorboard_files": progress.tensorboard_files,
             "envs": [env_snapshot(env) for env in envs], "agent_rng": agent.rng.bit_generator.state,
             "python_random": random.getstate(), "numpy_random": np.random.get_state()}))
 
@@ -202,6 +203,7 @@ def restore_checkpoint(folder, config, agent, memory, envs, game):
         tally.started = time.monotonic() - data["elapsed"]
         progress = Progress(data["step"], tally, stacks, data["learning_starts"])
         progress.pending_evaluation = data.get("pending_evaluation")
+        progress.tensorboard_files = data.get("tensorboard_files")  # None in checkpoints from before they were recorded
     except Exception as error:  # a damaged or foreign pickle can fail in any way
         raise CheckpointError(f"checkpoint {folder} cannot be restored: "
                               f"{type(error).__name__}: {error}") from None

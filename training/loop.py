@@ -50,9 +50,11 @@ def run_training(config, env, agent, memory, files, *, game, checkpoints=None, p
         return write_checkpoint(checkpoints, config, agent, memory, envs, progress, game)
 
     # TensorBoard's folder first: a new run that it refuses has not started its log.
-    with TensorBoardLog(config.tensorboard, first_step=progress.step, resumed=resumed) as tensorboard, \
+    with TensorBoardLog(config.tensorboard, first_step=progress.step, resumed=resumed,
+                        own_files=progress.tensorboard_files) as tensorboard, \
             RunLogWriter(files.log) as log, StatusLine(config.steps, progress.step) as status, \
             StopRequest() as stop, Learner(agent, threaded=config.learner == "thread") as learner:
+        progress.tensorboard_files = tensorboard.files  # recorded by each checkpoint
         if evaluation and progress.pending_evaluation is not None:  # cut short by the stop that ended a sitting
             evaluate(progress.pending_evaluation)
         while progress.step < config.steps and not stop.requested:

@@ -17,7 +17,7 @@ from training.config import (RunFiles, pre_fill_warnings, validate, with_drawn_s
                              with_resolved_precision)
 from training.loop import run_training
 from training.periodic_evaluation import PeriodicEvaluation
-from training.tensorboard import refuse_earlier_events
+from training.tensorboard import check_folder as check_tensorboard_events
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +55,7 @@ def train(config, name=str):
                                                     f"({files.log.name}, {files.weights.name})")
                                + f": continue it with {{resume}} or {{continue_from}} "
                                  f"{SettingError.literal(files.weights)}, or choose another {{out}}")
-        refuse_earlier_events(config.tensorboard)  # before --continue sets the earlier run aside
+        check_tensorboard_folder(config.tensorboard)  # before --continue sets the earlier run aside
         for warning in pre_fill_warnings(config, name):
             print(f"{PROG}: warning: {warning}", file=sys.stderr)
         with opened_run_parts(config, files) as parts:
@@ -90,6 +90,7 @@ def resume(cli_config, explicit):
         store.keep = config.keep_checkpoints
         with opened_run_parts(config, files) as parts:
             progress = restore_checkpoint(folder, config, parts.agent, parts.memory, parts.envs, parts.rom)
+            check_tensorboard_folder(config.tensorboard, progress.tensorboard_files)  # before the logs are cut
             dropped = truncate_after_step(files.log, progress.step) if _has_content(files.log) else 0
             if _has_content(files.evaluations):
                 truncate_eval_after_step(files.evaluations, progress.step)
@@ -186,6 +187,15 @@ def ensure_writable_folder(folder, what="{out} folder"):
     except OSError as error:
         raise SettingError(f"cannot write to {what} " + SettingError.literal(f"{folder}: {error.strerror or error}")) from None
     return folder
+
+
+def check_tensorboard_folder(folder, own_files=()):
+    """A SettingError naming ``{tensorboard}`` unless a run could write its events into ``folder``
+    (None: no TensorBoard log), which holds no event files but ``own_files`` (the names of the run's
+    own; None: any). Called before a run changes anything."""
+    if folder is not None:
+        check_tensorboard_events(folder, own_files=own_files)
+        ensure_writable_folder(folder, "{tensorboard} folder")
 
 
 @contextlib.contextmanager

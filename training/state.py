@@ -31,6 +31,7 @@ class Progress:
         self.states = np.stack([stack.state for stack in self.stacks])
         self.learning_starts = learning_starts
         self.pending_evaluation = None  # the step of an evaluation a stop request cut short
+        self.tensorboard_files = []  # the names of the run's event files; None: not recorded (older checkpoints)
 
     @classmethod
     def start(cls, config, envs, streams):

@@ -20,10 +20,12 @@ cost nothing more, and a resumed run writes them at exactly the steps an uninter
 The files are TFRecord streams of ``Event`` protocol buffers, written synchronously with
 tensorboardX's record writer and protobuf classes (no TensorFlow: every Keras backend can write
 them); not with its SummaryWriter, whose points go through a queue to a thread that its flush
-does not wait for, so a checkpoint could not know the points before it were on the disk. A folder holds one run. A new run refuses a folder that holds events; a resumed run first
-cuts each event file there after its checkpoint's step (rewritten atomically, as the run log is),
-then writes a file of its own, so that no step appears twice. The points reach the disk before
-each checkpoint does, so none up to the checkpoint's step is lost to a kill.
+does not wait for, so a checkpoint could not know the points before it were on the disk. A folder holds one run. A new run refuses a folder that holds events. A checkpoint
+records the names of the event files its run wrote; a resumed run refuses a folder that holds any
+other (another run's, which it must not touch), cuts its own after the checkpoint's step
+(rewritten atomically, as the run log is), then writes a file of its own, so that no step appears
+twice. The points reach the disk before each checkpoint does, so none up to the checkpoint's step
+is lost to a kill.
 """
 import os
 import socket
@@ -40,29 +42,30 @@ EVENT_FILE_MARK = ".tfevents."  # what TensorBoard looks for in a file name
 class TensorBoardLog:
     """Writes a run's scalars to a new event file in ``folder``; does nothing where ``folder`` is None.
 
-    ``first_step``: the agent step this sitting starts from. ``resumed``: whether it continues the
-    run whose events ``folder`` holds (they are cut after ``first_step``); a new run refuses a
-    folder that holds events (a SettingError naming ``{tensorboard}``). Use as a context manager.
+    ``first_step``: the agent step this sitting starts from. ``resumed``: whether it continues a
+    run, whose event files in ``folder`` are cut after ``first_step``; ``own_files``: the names of
+    that run's event files (from its checkpoint; None: every file in ``folder``, as checkpoints
+    that did not record them). A folder that holds other event files is refused (``check_folder``).
+    ``files``: this run's event file names, this sitting's last. Use as a context manager.
     """
 
-    def __init__(self, folder=None, *, first_step=0, resumed=False):
+    def __init__(self, folder=None, *, first_step=0, resumed=False, own_files=None):
         self._file = None
+        self.files = list(own_files or [])
         if folder is None:
             return
         self.folder = Path(folder)
-        if not resumed:
-            refuse_earlier_events(self.folder)
-        try:
-            from tensorboardX.proto.event_pb2 import Event
-            from tensorboardX.record_writer import RecordWriter
-        except ImportError:
-            raise SettingError("{tensorboard} writes with tensorboardX: pip install tensorboardX") from None
+        check_folder(self.folder, own_files=own_files if resumed else [])
+        from tensorboardX.record_writer import RecordWriter
+
+        Event = _event_class()
         try:
             if resumed:
-                cut_after_step(self.folder, first_step)
+                cut_after_step(self.folder, first_step, only=own_files)
             self.folder.mkdir(parents=True, exist_ok=True)
             self.path = _new_event_path(self.folder)
             self._file = RecordWriter(str(self.path))
+            self.files = [name for name in self.files if name != self.path.name] + [self.path.name]
         except OSError as error:
             raise SettingError(f"cannot write to {{tensorboard}} folder "
                                f"{SettingError.literal(f'{self.folder}: {error.strerror or error}')}") from None
@@ -127,13 +130,29 @@ class TensorBoardLog:
             raise UserError(f"cannot write to {self.path}: {error.strerror or error}") from None
 
 
-def refuse_earlier_events(folder):
-    """Raises a SettingError naming ``{tensorboard}`` if ``folder`` holds event files: a new run's
-    points would mix with another run's. ``folder`` may be None (no TensorBoard log)."""
-    if folder is not None and event_files(folder):
+def check_folder(folder, *, own_files=()):
+    """Raises a SettingError naming ``{tensorboard}`` unless tensorboardX is there and ``folder``
+    holds no event files but ``own_files`` (the names of the run's own; None: any). ``folder`` may
+    be None (no TensorBoard log)."""
+    if folder is None:
+        return
+    others = [path.name for path in event_files(folder) if own_files is not None and path.name not in own_files]
+    if others and not own_files:
         raise SettingError(f"{{tensorboard}} {SettingError.literal(folder)} already holds TensorBoard events: "
                            f"choose an empty folder for each run (their parent shows them side by side), or "
                            f"move those files away")
+    if others:
+        raise SettingError(f"{{tensorboard}} {SettingError.literal(folder)} holds TensorBoard events of another "
+                           f"run ({SettingError.literal(others[0])}): give this run's folder, or an empty one")
+    _event_class()
+
+
+def _event_class():
+    try:
+        from tensorboardX.proto.event_pb2 import Event
+    except ImportError:
+        raise SettingError("{tensorboard} writes with tensorboardX: pip install tensorboardX") from None
+    return Event
 
 
 def event_files(folder):
@@ -145,15 +164,18 @@ def event_files(folder):
     return sorted(path for path in folder.iterdir() if EVENT_FILE_MARK in path.name and path.is_file())
 
 
-def cut_after_step(folder, step):
-    """Atomically rewrites each event file in ``folder`` keeping only its events of steps <= ``step``
-    (its header has step 0) and dropping a torn last record; returns how many events it dropped.
+def cut_after_step(folder, step, only=None):
+    """Atomically rewrites each event file in ``folder`` (those named in ``only``, if given) keeping
+    only its events of steps <= ``step`` (its header has step 0) and dropping a torn last record;
+    returns how many events it dropped.
 
     A resumed run calls this with its checkpoint's step: what the run wrote after that step, before
     it stopped, is written again by the resumed run.
     """
     dropped = 0
     for path in event_files(folder):
+        if only is not None and path.name not in only:
+            continue
         data = path.read_bytes()
         records = list(_records(data, path))
         kept = [record for record, event in records if event.step <= step]
