@@ -35,6 +35,7 @@ DPI = 100
 # A legend of more entries than this goes beside the axes rather than over the curves.
 LEGEND_INSIDE_MAX = 6
 MAX_PREFIX = 100  # characters of a joined file-name stem; a file name may have 255
+MAX_TABLE_ROWS = 10_000  # windows of --table: a mistyped window or step count, not a table to read
 
 
 @dataclass(frozen=True)
@@ -303,6 +304,10 @@ def steps_label(steps):
 def means_table(runs, window_steps):
     """Markdown table of each run's window means, one column per run. A window the log ends inside
     is marked ``*``, and a note under the table gives the step where each log ends."""
+    last_step = max((run.episodes[-1].step for run in runs if run.episodes), default=0)
+    if last_step // window_steps >= MAX_TABLE_ROWS:
+        raise errors.UserError(f"--table {window_steps:,} cuts logs that reach step {last_step:,} into more than "
+                               f"{MAX_TABLE_ROWS:,} windows: give a larger window")
     means = [window_means(run.episodes, window_steps) for run in runs]
     lines = ["| agent steps | " + " | ".join(run.label.replace("|", "\\|") for run in runs) + " |",
              "|---|" + "---:|" * len(runs)]
@@ -394,14 +399,15 @@ def visualize(log_paths, window, out_dir, show, name=None, table_steps=None):
     if not showing:
         matplotlib.use("Agg")
     runs = load_runs(log_paths)
+    table = means_table(runs, table_steps) if table_steps is not None else None  # refused before any file is written
     out_dir = _ensure_folder(out_dir if out_dir is not None else Path(log_paths[0]).parent)
     figures = draw_graphs(runs, window)
     try:
         written = [_save(figure, out_dir / f"{output_prefix(runs, name)}_{graph}_avg{window}.png")
                    for graph, figure in figures]
         print(*written, sep="\n", flush=True)
-        if table_steps is not None:
-            print(f"\n{means_table(runs, table_steps)}", flush=True)
+        if table is not None:
+            print(f"\n{table}", flush=True)
         if showing:
             pyplot.show()
     finally:

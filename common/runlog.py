@@ -258,6 +258,8 @@ def _row_parser(record_type):
                 values[name] = parse_cell(cell)
             except ValueError:
                 raise ValueError(f"column {name!r}: {cell!r} is not {expected}") from None
+        if values["step"] < 1:  # every row is written after an agent step
+            raise ValueError(f"column 'step': {values['step']} is not a positive agent step")
         return record_type(**values)
 
     return parse

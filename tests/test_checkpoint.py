@@ -76,6 +76,18 @@ def test_a_checkpoint_with_a_truncated_file_is_not_complete(tmp_path):
         read_manifest(newest)
 
 
+@pytest.mark.parametrize("manifest", ["[]", "null", '"step"', '{"format": "dqn-atari-checkpoint", "files": []}',
+                                      '{"format": "dqn-atari-checkpoint", "files": {}, "config": [1]}'])
+def test_a_manifest_of_another_shape_is_damaged_not_a_crash(tmp_path, manifest):
+    store = CheckpointStore(tmp_path)
+    store.save(1, fake_files, {})
+    newest = store.save(2, fake_files, {})
+    (newest / MANIFEST).write_text(manifest)
+    assert store.latest().name == "step-000000000001"
+    with pytest.raises(CheckpointError, match="incomplete or damaged"):
+        read_manifest(newest)
+
+
 def test_a_failed_save_leaves_earlier_checkpoints_untouched(tmp_path):
     store = CheckpointStore(tmp_path)
     good = store.save(5, fake_files, {})

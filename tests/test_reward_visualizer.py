@@ -460,6 +460,14 @@ def test_table_prints_the_means_per_window_of_each_run_and_marks_where_a_log_end
     ]
 
 
+def test_a_table_of_too_many_windows_is_one_line_not_a_run_out_of_memory(tmp_path, capsys):
+    assert main(["-f", str(PONG_LOG), "-o", str(tmp_path), "--table", "4"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "reward_visualizer.py: error: --table 4 cuts logs that reach step 40,455 into more than 10,000 windows: "
+        "give a larger window"]
+    assert not list(tmp_path.iterdir())
+
+
 def test_table_of_the_fixture_log_agrees_with_its_rows(tmp_path, capsys):
     assert main(["-f", str(PONG_LOG), "-o", str(tmp_path), "--table", "20000"]) == 0
     rows = runlog.read_log(PONG_LOG)

@@ -167,6 +167,8 @@ def test_reader_accepts_windows_line_endings(tmp_path):
     (HEADER + "\n100,1,-20.0,-20.0,100,0.99,1.5,,\n200,2,-20.0,-20.0,100\n",
      "line 3: expected 9 comma-separated fields, found 5"),
     (HEADER + "\n100,1,-20.0,-20.0,100,0.99,1.5,,\n\n", "line 3: expected 9"),
+    (HEADER + "\n100,1,-20.0,-20.0,100,0.99,1.5,,\n0,2,-20.0,-20.0,100,0.99,1.5,,\n300,3,1,1,1,1,1,,\n",
+     "line 3: column 'step': 0 is not a positive agent step"),
 ])
 def test_reader_names_what_is_wrong_in_one_line(tmp_path, content, message):
     path = write_text(tmp_path / "log.txt", content)

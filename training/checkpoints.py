@@ -135,8 +135,10 @@ def read_manifest(folder, strict=True):
     folder = Path(folder)
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
-        if manifest.get("format") != FORMAT:
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise ValueError("not a dqn-atari checkpoint")
+        if not isinstance(manifest.get("files"), dict) or not isinstance(manifest.get("config", {}), dict):
+            raise ValueError(f"{MANIFEST} holds no list of files or no configuration")
         for name, size in manifest["files"].items():
             if (folder / name).stat().st_size != size:
                 raise ValueError(f"{name} has the wrong size")
