@@ -238,7 +238,10 @@ def _truncate_after_step(path, record_type, step):
     kept = [record for record in records if record.step <= step]
     format_row = _row_formatter(record_type)
     lines = [_header(record_type)] + [format_row(record) for record in kept]
-    atomic_file.write_text(path, "".join(line + "\n" for line in lines))
+    try:
+        atomic_file.write_text(path, "".join(line + "\n" for line in lines))
+    except OSError as error:
+        raise LogFormatError(f"{path}: cannot rewrite: {error.strerror or error}") from None
     return len(records) - len(kept)
 
 

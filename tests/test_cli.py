@@ -157,6 +157,12 @@ def test_unwritable_out_folder_is_refused(tmp_path):
     assert blocker.read_text() == "keep me"
 
 
+def test_a_config_file_that_cannot_be_written_is_one_line(tmp_path):
+    (tmp_path / "Pong-v0_config.json").mkdir()  # a folder where the file goes: the rename onto it fails
+    assert_user_error(run_cli("--out", tmp_path, "--steps", 10, *FAST), "cannot write", "Pong-v0_config.json")
+    assert (tmp_path / "Pong-v0_config.json").is_dir() and not (tmp_path / "Pong-v0_log.txt").exists()
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--steps", "-5"], "--steps"),
     (["--steps", "0"], "--steps"),

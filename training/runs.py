@@ -234,7 +234,10 @@ def run_lock(folder, env_id):
 
 
 def save_config(path, config):
-    write_text(path, json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+    try:
+        write_text(path, json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+    except OSError as error:  # a full disk, or a folder where the file should be
+        raise UserError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def _has_content(path):
