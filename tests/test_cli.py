@@ -199,6 +199,7 @@ def test_bad_numbers_are_one_line_and_exit_2(tmp_path, args, fragment):
     (["--eval", "a.h5"], "--steps applies to training, not to --eval"),
     (["--distributional", "quantile", "--loss", "mse"], "--loss applies to networks of one value per action"),
     (["--quantiles", "50"], "--quantiles applies to --distributional quantile only"),
+    (["--importance-exponent", "0.5"], "--importance-exponent applies to --prioritized replay only"),  # its default
 ])
 def test_flags_that_would_be_ignored_together_are_refused(tmp_path, args, fragment):
     assert_user_error(run_cli(*args, "--steps", 1, "--out", tmp_path / "new"), fragment)

@@ -170,10 +170,8 @@ def check_combination(parser, args, explicit):
     for flag, value in (("--games", args.games), ("--record", args.record)):
         if value is not None and not playing:
             parser.error(f"{flag} applies to --play or --eval only")
-    d = Config()
-    for flag, value, default in (("--priority-exponent", args.priority_exponent, d.priority_exponent),
-                                 ("--importance-exponent", args.importance_exponent, d.importance_exponent)):
-        if value != default and not args.prioritized and not args.resume and not playing:
+    for flag, field in (("--priority-exponent", "priority_exponent"), ("--importance-exponent", "importance_exponent")):
+        if field in explicit and not args.prioritized and not args.resume and not playing:
             parser.error(f"{flag} applies to --prioritized replay only")
 
 
