@@ -226,6 +226,7 @@ def test_reward_visualizer_draws_the_log_the_trainer_wrote(trained_run, tmp_path
     (["--play", "w.h5", "--seed", "1", "--lr", "0.001", "--memory-size", "10"], "--memory-size applies to training"),
     (["--play", "w.h5", "--no-life-loss-signal"], "--no-life-loss-signal applies to training, not to --play"),
     (["--play", "w.h5", "--dueling"], "--dueling applies to training, not to --play"),
+    (["--eval", "w.h5", "--precision", "bfloat16"], "--precision applies to training, not to --eval"),
 ])
 def test_training_flags_with_play_or_eval_are_refused_not_ignored(argv, message, capsys):
     import dqn_atari

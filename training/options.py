@@ -142,7 +142,8 @@ def config_from_args(args, explicit=frozenset()):
 
 
 # The flags --play and --eval use; any other given with them would be ignored.
-PLAY_FIELDS = {"env_id", "render", "seed", "threads", "precision", "play", "eval", "games", "record"}
+# --precision is not among them: play acts with a float32 copy of the network (docs/usage.md).
+PLAY_FIELDS = {"env_id", "render", "seed", "threads", "play", "eval", "games", "record"}
 
 
 def check_combination(parser, args, explicit):
