@@ -277,25 +277,36 @@ def summary_path(weights):
     (one more than the highest): an evaluation never replaces another, as another seed or number
     of games gives another result."""
     weights = Path(weights)
-    pattern = re.compile(re.escape(f"{weights.stem}_eval") + r"(?:-(\d+))?\.json")
     number = 1
     for path in weights.parent.glob("*.json"):
-        match = pattern.fullmatch(path.name)
-        if match:
-            number = max(number, int(match[1] or 1) + 1)
+        found = _summary_number(weights, path)
+        if found:
+            number = max(number, found + 1)
+    return _summary_name(weights, number)
+
+
+def _summary_name(weights, number):
     return weights.with_name(f"{weights.stem}_eval{'' if number == 1 else f'-{number}'}.json")
+
+
+def _summary_number(weights, path):
+    """1 for ``<stem>_eval.json``, N for ``<stem>_eval-N.json``; None for another name."""
+    match = re.fullmatch(re.escape(f"{weights.stem}_eval") + r"(?:-(\d+))?\.json", path.name)
+    return (int(match[1] or 1)) if match else None
 
 
 def write_new_summary(weights, summary):
     """Writes ``summary`` of ``weights`` to a new :func:`summary_path` and returns that path; an
     evaluation that finished at the same moment cannot take the same name."""
+    path = summary_path(weights)
     while True:
-        path = summary_path(weights)
         try:
             write_summary(path, summary, weights=weights, replace=False)
             return path
         except FileExistsError:
-            continue
+            later = summary_path(weights)  # another evaluation took that name: the next one
+            # The same name again: a file the name search does not see holds it (a case-insensitive disk).
+            path = later if later != path else _summary_name(Path(weights), _summary_number(Path(weights), path) + 1)
 
 
 def write_summary(path, summary, *, weights=None, replace=True):

@@ -245,6 +245,23 @@ def test_a_new_summary_takes_the_number_after_the_highest_and_never_replaces_one
     assert not list(tmp_path.glob(".*.tmp")), "no temporary file left behind"
 
 
+def test_a_name_held_by_a_file_the_search_does_not_see_is_stepped_over(tmp_path, monkeypatch):
+    """As on a case-insensitive disk, where ``Pong-v0_weights_EVAL.json`` holds the first name."""
+    weights = tmp_path / "Pong-v0_weights.h5"
+    held = tmp_path / "Pong-v0_weights_eval.json"
+    held.write_text("an earlier evaluation")
+    asked = []
+
+    def the_held_name(_):
+        asked.append(held)
+        assert len(asked) < 10, "it keeps asking for the name it cannot take"
+        return held
+
+    monkeypatch.setattr(evaluation.protocol, "summary_path", the_held_name)
+    assert evaluation.write_new_summary(weights, pong_summary()) == tmp_path / "Pong-v0_weights_eval-2.json"
+    assert held.read_text() == "an earlier evaluation"
+
+
 def test_a_summary_into_a_missing_folder_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="cannot write the evaluation summary"):
         evaluation.write_summary(tmp_path / "nowhere" / "x.json", pong_summary())
