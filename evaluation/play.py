@@ -1,6 +1,7 @@
 """``--play`` and ``--eval``: trained weights playing their game, watched, filmed or judged."""
 import contextlib
 import dataclasses
+import sys
 from pathlib import Path
 
 from common.errors import UserError
@@ -8,7 +9,8 @@ from common.native_stderr import native_stderr_silenced
 from evaluation.protocol import evaluate, greedy_policy, make_eval_env, write_new_summary
 from evaluation.video import VideoRecorder, video_format
 from preprocessing import rom_name
-from training.build import make_agent, setup_backend, window_available
+from training.build import PROG, make_agent, setup_backend, window_available
+from training.checkpoints import MANIFEST
 from training.config import head_settings, with_drawn_seed, with_resolved_precision
 from training.runs import ensure_writable_folder
 
@@ -31,6 +33,10 @@ def play(config, weights, *, games, protocol, record=None):
         video_format(record)
     if protocol:  # refused now rather than after the games
         ensure_writable_folder(Path(weights).parent, "the weights' folder (for the evaluation summary)")
+        if (Path(weights).parent / MANIFEST).is_file():
+            print(f"{PROG}: warning: {weights} is in a checkpoint folder, which its run deletes once it has "
+                  f"newer ones, and its evaluation summary with it: copy the weights out to keep both",
+                  file=sys.stderr)
     config = with_resolved_precision(with_drawn_seed(config))
     setup_backend(config)
     from agent import load_weights, read_head

@@ -1,6 +1,7 @@
 """Smoke tests of the real command line on a real ROM, and every user error it must turn into exit 2."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -123,6 +124,18 @@ def test_eval_prints_the_protocol_summary_and_writes_json(trained_run):
     assert "2 games: " in result.stdout and "human-normalised" in result.stdout
     summary = json.loads((out / "Pong-v0_weights_eval.json").read_text())
     assert len(summary["games"]) == 2 and summary["protocol"]["epsilon"] == 0.05
+
+
+def test_eval_of_a_checkpoints_weights_warns_that_the_folder_is_pruned(trained_run, tmp_path):
+    out, _ = trained_run
+    [checkpoint] = (out / "Pong-v0_checkpoints").glob("step-*")
+    shutil.copytree(checkpoint, tmp_path / checkpoint.name)
+    weights = tmp_path / checkpoint.name / "online.h5"
+    result = run_cli("-env", "Pong-v0", "--eval", weights, "--games", 1, "--seed", 3, "--threads", 1)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (f"dqn_atari.py: warning: {weights} is in a checkpoint folder, which its run deletes once it has newer "
+            f"ones, and its evaluation summary with it: copy the weights out to keep both") in result.stderr
+    assert (tmp_path / checkpoint.name / "online_eval.json").is_file()
 
 
 def test_eval_every_appends_to_the_evaluation_log(trained_run):
