@@ -117,9 +117,11 @@ def set_aside_earlier_run(files, config):
         for path, aside in moves.items():
             path.rename(aside)
             done.append((path, aside))
-    except OSError as error:
-        for path, aside in reversed(done):
-            aside.rename(path)
+    except BaseException as error:  # Ctrl-C among the renames puts the earlier ones back too
+        for path_back, aside in reversed(done):
+            aside.rename(path_back)
+        if not isinstance(error, OSError):
+            raise
         raise UserError(f"cannot move {path} aside: {error.strerror or error}; nothing was moved") from None
     if moves:
         print(f"the earlier run's files are now {', '.join(aside.name for aside in moves.values())} "
