@@ -260,7 +260,8 @@ def test_a_flag_given_at_its_default_value_still_counts_as_given():
 def test_a_new_run_does_not_overwrite_an_earlier_run_in_the_same_folder(tmp_path, name):
     earlier = tmp_path / name
     earlier.write_bytes(b"a file of an earlier run")
-    assert_user_error(run_cli("--steps", 10, "--out", tmp_path, *FAST), "--resume or --continue")
+    assert_user_error(run_cli("--steps", 10, "--out", tmp_path, *FAST), f"already holds a run of Pong-v0 ({name})",
+                      "--resume or --continue")
     assert earlier.read_bytes() == b"a file of an earlier run"
     assert [path.name for path in tmp_path.iterdir()] == [name]
 

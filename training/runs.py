@@ -48,11 +48,11 @@ def train(config, name=str):
         if earlier_checkpoints and not config.continue_from:
             raise SettingError(f"{SettingError.literal(store.folder)} holds checkpoints of an earlier run: continue "
                                f"it with {{resume}}, or move that folder away, or choose another {{out}}")
-        earlier_files = (files.weights.exists() or files.best_weights.exists() or _has_content(files.log)
-                         or _has_content(files.evaluations))
+        earlier_files = ([path.name for path in (files.log, files.evaluations) if _has_content(path)]
+                         + [path.name for path in (files.weights, files.best_weights) if path.exists()])
         if earlier_files and not config.continue_from:
             raise SettingError(SettingError.literal(f"{config.out} already holds a run of {config.env_id} "
-                                                    f"({files.log.name}, {files.weights.name})")
+                                                    f"({', '.join(earlier_files)})")
                                + f": continue it with {{resume}} or {{continue_from}} "
                                  f"{SettingError.literal(files.weights)}, or choose another {{out}}")
         check_tensorboard_folder(config.tensorboard)  # before --continue sets the earlier run aside
