@@ -186,6 +186,7 @@ def test_a_config_file_that_cannot_be_written_is_one_line(tmp_path):
     (["--optimizer-epsilon", "0"], "--optimizer-epsilon"),
     (["--batch-size", "100000"], "--batch-size"),
     (["--memory-size", "10000000000"], "memory"),
+    (["--memory-size", "6", "--batch-size", "2", "--n-step", "3"], "--memory-size 6 is too small: a transition of --n-step 3 needs at least 7"),
     (["--optimizer-epsilon", "inf"], "--optimizer-epsilon"),
     (["--clip-norm", "nan"], "--clip-norm"),
     (["--seed", str(2**32)], "--seed"),
