@@ -292,7 +292,7 @@ def _summary_name(weights, number):
 def _summary_number(weights, path):
     """1 for ``<stem>_eval.json``, N for ``<stem>_eval-N.json``; None for another name."""
     match = re.fullmatch(re.escape(f"{weights.stem}_eval") + r"(?:-(\d+))?\.json", path.name)
-    return (int(match[1] or 1)) if match else None
+    return int(match[1] or 1) if match else None
 
 
 def write_new_summary(weights, summary):

@@ -118,6 +118,11 @@ class ReplayMemory:
         """Raise memory.MemoryTooLargeError (a UserError) naming the bytes needed and available."""
         ensure_fits(capacity, compression, frame_shape, available)
 
+    @staticmethod
+    def min_capacity(n_step: int = 1, history: int = 4) -> int:
+        """The fewest frames a memory can hold: one stack of ``history`` frames and its n-step horizon."""
+        return history + n_step
+
     @property
     def capacity(self) -> int:
         return self._capacity
@@ -442,7 +447,7 @@ def _check_settings(capacity, history, compression, n_step, priority_exponent):
         raise UserError(f"unknown memory compression {compression!r}; choose one of {', '.join(COMPRESSIONS)}")
     if not isinstance(history, int) or history < 1:
         raise UserError(f"frame history must be a positive integer, got {history!r}")
-    if not isinstance(capacity, (int, np.integer)) or capacity < history + n_step:
-        raise UserError(f"replay capacity must be an integer of at least {history + n_step} frames, "
-                        f"got {capacity!r}")
+    fewest = ReplayMemory.min_capacity(n_step, history)
+    if not isinstance(capacity, (int, np.integer)) or capacity < fewest:
+        raise UserError(f"replay capacity must be an integer of at least {fewest} frames, got {capacity!r}")
 

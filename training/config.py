@@ -135,9 +135,6 @@ def validate(config, check_weights=True):
     from preprocessing import resolve_env_id
 
     resolve_env_id(config.env_id)
-    if config.memory_size < 4 + config.n_step:  # a 4-frame stack and its n-step horizon (memory/replay.py)
-        raise SettingError(f"{{memory_size}} {config.memory_size} is too small: a transition of {{n_step}} "
-                           f"{config.n_step} needs at least {4 + config.n_step}")
     if config.memory_size < config.batch_size:
         raise SettingError(f"{{memory_size}} {config.memory_size} is smaller than {{batch_size}} {config.batch_size}")
     if config.envs > 64:
@@ -151,6 +148,9 @@ def validate(config, check_weights=True):
         raise UserError(f"weights file not found: {config.continue_from}")
     from memory import ReplayMemory
 
+    if config.memory_size < ReplayMemory.min_capacity(config.n_step):
+        raise SettingError(f"{{memory_size}} {config.memory_size} is too small: a transition of {{n_step}} "
+                           f"{config.n_step} needs at least {ReplayMemory.min_capacity(config.n_step)}")
     ReplayMemory.ensure_fits(config.memory_size, config.memory_compression)
 
 

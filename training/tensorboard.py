@@ -132,10 +132,7 @@ class TensorBoardLog:
 
 def check_folder(folder, *, own_files=()):
     """Raises a SettingError naming ``{tensorboard}`` unless tensorboardX is there and ``folder``
-    holds no event files but ``own_files`` (the names of the run's own; None: any). ``folder`` may
-    be None (no TensorBoard log)."""
-    if folder is None:
-        return
+    holds no event files but ``own_files`` (the names of the run's own; None: any)."""
     others = [path.name for path in event_files(folder) if own_files is not None and path.name not in own_files]
     if others and not own_files:
         raise SettingError(f"{{tensorboard}} {SettingError.literal(folder)} already holds TensorBoard events: "
