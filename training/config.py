@@ -148,9 +148,10 @@ def validate(config, check_weights=True):
         raise UserError(f"weights file not found: {config.continue_from}")
     from memory import ReplayMemory
 
-    if config.memory_size < ReplayMemory.min_capacity(config.n_step):
+    fewest = ReplayMemory.min_capacity(config.n_step)
+    if config.memory_size < fewest:
         raise SettingError(f"{{memory_size}} {config.memory_size} is too small: a transition of {{n_step}} "
-                           f"{config.n_step} needs at least {ReplayMemory.min_capacity(config.n_step)}")
+                           f"{config.n_step} needs at least {fewest}")
     ReplayMemory.ensure_fits(config.memory_size, config.memory_compression)
 
 
