@@ -3,13 +3,15 @@
     python3 reward_visualizer.py -f Pong-v0_log.txt -a 50
     python3 reward_visualizer.py -f runs/a/Pong-v0_log.txt runs/b/Pong-v0_log.txt -a 100 -o plots
     python3 reward_visualizer.py -f runs/a/Pong-v0_log.txt runs/b/Pong-v0_log.txt --table 100000
+    python3 reward_visualizer.py -f runs/a/Pong-v0_log.txt --table 100000 --no-graphs
 
 Draws score per episode, score against agent steps (with the evaluations from ``<game>_eval.txt``
 beside the log, if any), score against the share of greedy actions (1 - epsilon, so it reads left to
 right), and loss / mean Q (saying so while the log has no gradient step yet). Each graph shows faint per-episode points under a bold
 trailing mean over the last N episodes. ``--table STEPS`` also prints, as a Markdown table, each run's
 mean training score over every window of STEPS agent steps: the figure published learning curves
-give (Dopamine's iterations are 250,000 agent steps). Reads the logs only through :mod:`runlog` and never imports
+give (Dopamine's iterations are 250,000 agent steps); with ``--no-graphs`` it prints the table alone and
+writes no file. Reads the logs only through :mod:`runlog` and never imports
 Keras or TensorFlow, so the graphs appear in about a second.
 """
 import argparse
@@ -386,12 +388,25 @@ def build_parser():
     parser.add_argument("--table", type=arguments.positive_number, metavar="STEPS",
                         help="also print a Markdown table of each run's mean training score per window of "
                              "STEPS agent steps (100000 gives the means per 100k steps)")
+    parser.add_argument("--no-graphs", dest="graphs", action="store_false",
+                        help="with --table: print the table only, and write no PNG")
     return parser
 
 
-def visualize(log_paths, window, out_dir, show, name=None, table_steps=None):
+def parse_args(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.graphs and args.table is None:
+        parser.error("--no-graphs leaves nothing to do without --table STEPS")
+    if not args.graphs and args.show:
+        parser.error("--show and --no-graphs exclude each other: --show opens the graphs")
+    return args
+
+
+def visualize(log_paths, window, out_dir, show, name=None, table_steps=None, graphs=True):
     """Reads the logs, writes ``<prefix>_<graph>_avg<N>.png`` files, prints and returns their paths;
-    with ``table_steps``, then prints :func:`means_table` of the runs.
+    with ``table_steps``, then prints :func:`means_table` of the runs. With ``graphs=False`` it prints
+    the table only and returns no paths.
 
     Raises errors.UserError for a bad log or an unusable output folder.
     """
@@ -400,6 +415,10 @@ def visualize(log_paths, window, out_dir, show, name=None, table_steps=None):
         matplotlib.use("Agg")
     runs = load_runs(log_paths)
     table = means_table(runs, table_steps) if table_steps is not None else None  # refused before any file is written
+    if not graphs:
+        if table is not None:
+            print(table, flush=True)
+        return []
     out_dir = _ensure_folder(out_dir if out_dir is not None else Path(log_paths[0]).parent)
     figures = draw_graphs(runs, window)
     try:
@@ -420,12 +439,12 @@ def visualize(log_paths, window, out_dir, show, name=None, table_steps=None):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     failure = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         try:
-            visualize(args.file, args.average, args.output, args.show, args.name, args.table)
+            visualize(args.file, args.average, args.output, args.show, args.name, args.table, args.graphs)
         except errors.UserError as error:
             failure = error
     for message in dict.fromkeys(str(warning.message) for warning in caught):

@@ -460,6 +460,28 @@ def test_table_prints_the_means_per_window_of_each_run_and_marks_where_a_log_end
     ]
 
 
+def test_no_graphs_prints_the_table_alone_and_writes_no_file(tmp_path, capsys):
+    log = tmp_path / "Pong-v0_log.txt"
+    log.write_bytes(PONG_LOG.read_bytes())
+    assert main(["-f", str(log), "--table", "20000", "--no-graphs"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("| agent steps | Pong-v0 |\n") and ".png" not in out
+    rows = runlog.read_log(PONG_LOG)
+    assert f"| 0–20k | {np.mean([row.score for row in rows if row.step <= 20_000]):.1f} |" in out
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["Pong-v0_log.txt"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    ((), "--no-graphs leaves nothing to do without --table STEPS"),
+    (("--table", "20000", "--show"), "--show and --no-graphs exclude each other: --show opens the graphs")])
+def test_no_graphs_with_nothing_to_print_or_with_show_gives_exit_2(tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) as raised:
+        main(["-f", str(PONG_LOG), "-o", str(tmp_path), "--no-graphs", *extra])
+    assert raised.value.code == 2
+    assert capsys.readouterr().err == f"reward_visualizer.py: error: {message} (see -h)\n"
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_table_of_too_many_windows_is_one_line_not_a_run_out_of_memory(tmp_path, capsys):
     assert main(["-f", str(PONG_LOG), "-o", str(tmp_path), "--table", "4"]) == 2
     assert capsys.readouterr().err.splitlines() == [
