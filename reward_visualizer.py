@@ -384,12 +384,13 @@ def build_parser():
     parser.add_argument("-n", "--name", type=_file_stem, metavar="NAME",
                         help="file names start with NAME (default: the run's label, or the labels "
                              "joined by '+' while short, else 'runs-' and a digest of them)")
-    parser.add_argument("--show", action="store_true", help="also open the graphs in a window if a display exists")
+    drawing = parser.add_mutually_exclusive_group()
+    drawing.add_argument("--show", action="store_true", help="also open the graphs in a window if a display exists")
     parser.add_argument("--table", type=arguments.positive_number, metavar="STEPS",
                         help="also print a Markdown table of each run's mean training score per window of "
                              "STEPS agent steps (100000 gives the means per 100k steps)")
-    parser.add_argument("--no-graphs", dest="graphs", action="store_false",
-                        help="with --table: print the table only, and write no PNG")
+    drawing.add_argument("--no-graphs", dest="graphs", action="store_false",
+                         help="with --table: print the table only, and write no PNG")
     return parser
 
 
@@ -398,8 +399,6 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not args.graphs and args.table is None:
         parser.error("--no-graphs leaves nothing to do without --table STEPS")
-    if not args.graphs and args.show:
-        parser.error("--show and --no-graphs exclude each other: --show opens the graphs")
     return args
 
 
